@@ -1,0 +1,186 @@
+"""Shared logic of every text-based person search dataset.
+
+A format subclass only parses its annotation file into *image entries*
+(:meth:`load_annotations`); this base class selects the split and expands
+the entries into the records the pipeline sees:
+
+* ``split='train'``: one ``'pair'`` record per (image, caption), pids
+  remapped to ``0..num_ids-1`` (the original id is kept as ``raw_pid``).
+* ``split='val'`` / ``'test'``: first one ``'image'`` record per gallery
+  image, then one ``'text'`` record per query caption. Query and gallery
+  share the original pids.
+"""
+import logging
+import os.path as osp
+from typing import List, Optional, Sequence
+
+from mmengine.dataset import BaseDataset, Compose
+from mmengine.logging import print_log
+
+SPLITS = ('train', 'val', 'test')
+
+
+class AnnotationError(ValueError):
+    """A malformed annotation file; the message names file and record."""
+
+
+class TextImageDataset(BaseDataset):
+    """Base class of TBPS datasets.
+
+    Args:
+        data_root (str): Dataset folder.
+        split (str): ``'train'``, ``'val'`` or ``'test'``.
+        ann_file (str): Annotation file, relative to ``data_root``.
+        data_prefix (str | dict): Image folder relative to ``data_root``
+            (``dict(img_path=...)`` also accepted).
+        pipeline (Sequence[dict]): Transforms for records with an image
+            (training pairs and gallery images).
+        query_pipeline (Sequence[dict]): Transforms for caption-only query
+            records of evaluation splits. Defaults to packing only.
+        empty_caption (str): ``'skip'`` drops empty captions and warns once
+            with their count; ``'error'`` raises naming the record.
+        indices (int | Sequence[int], optional): Keep a subset of records
+            (mmengine semantics), useful for quick experiments.
+    """
+
+    METAINFO = dict(dataset_name='tbps')
+
+    def __init__(self,
+                 data_root: str,
+                 split: str = 'train',
+                 ann_file: str = '',
+                 data_prefix='imgs',
+                 pipeline: Sequence = (),
+                 query_pipeline: Sequence = (dict(type='PackTBPSInputs'), ),
+                 empty_caption: str = 'skip',
+                 **kwargs):
+        if split not in SPLITS:
+            raise ValueError(f'Unknown split {split!r} for {type(self).__name__}'
+                             f' at {data_root!r}; expected one of {SPLITS}.')
+        if empty_caption not in ('skip', 'error'):
+            raise ValueError("empty_caption must be 'skip' or 'error', got "
+                             f'{empty_caption!r}.')
+        self.split = split
+        self.empty_caption = empty_caption
+        if isinstance(data_prefix, str):
+            data_prefix = dict(img_path=data_prefix)
+        self.query_pipeline = Compose(query_pipeline)
+        super().__init__(
+            ann_file=ann_file,
+            data_root=data_root,
+            data_prefix=data_prefix,
+            pipeline=pipeline,
+            test_mode=split != 'train',
+            **kwargs)
+
+    # ------------------------------------------------------------------
+    # To be implemented by a format
+    def load_annotations(self) -> List[dict]:
+        """Parse the annotation file into image entries.
+
+        Returns:
+            list[dict]: each with ``img_path`` (relative to the image
+            folder), ``pid`` (int), ``captions`` (list[str]), ``split``
+            (str) and optionally ``attributes`` (list of 27 ints).
+        """
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------
+    def _check_file(self, path: str) -> str:
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                f'{type(self).__name__}: annotation file {path!r} not found. '
+                'See the README section "Data preparation" for the layout.')
+        return path
+
+    def load_data_list(self) -> List[dict]:
+        entries = [e for e in self.load_annotations()
+                   if e['split'] == self.split]
+        if not entries:
+            raise AnnotationError(
+                f'{type(self).__name__}: no images of split {self.split!r} in '
+                f'{self.ann_file!r}.')
+        img_root = self.data_prefix.get('img_path', '')
+        empty = []
+
+        def captions_of(entry, index):
+            kept = []
+            for j, cap in enumerate(entry['captions']):
+                if not isinstance(cap, str):
+                    raise AnnotationError(
+                        f'{self.ann_file}: record {index} ({entry["img_path"]})'
+                        f' caption {j} is {type(cap).__name__}, not a string.')
+                if cap.strip():
+                    kept.append(cap.strip())
+                elif self.empty_caption == 'error':
+                    raise AnnotationError(
+                        f'{self.ann_file}: record {index} '
+                        f'({entry["img_path"]}) caption {j} is empty.')
+                else:
+                    empty.append((index, j))
+            return kept
+
+        data_list = []
+        if self.split == 'train':
+            pid_map = {p: i for i, p in enumerate(
+                sorted({e['pid'] for e in entries}))}
+            for image_id, entry in enumerate(entries):
+                for cap in captions_of(entry, entry.get('index', image_id)):
+                    data_list.append(self._record(
+                        entry, img_root, image_id, modality='pair',
+                        caption=cap, pid=pid_map[entry['pid']],
+                        raw_pid=entry['pid']))
+            self._metainfo['num_ids'] = len(pid_map)
+        else:
+            queries = []
+            for image_id, entry in enumerate(entries):
+                data_list.append(self._record(
+                    entry, img_root, image_id, modality='image',
+                    pid=entry['pid']))
+                for cap in captions_of(entry, entry.get('index', image_id)):
+                    queries.append(self._record(
+                        entry, img_root, image_id, modality='text',
+                        caption=cap, pid=entry['pid']))
+            self._metainfo['num_gallery'] = len(data_list)
+            self._metainfo['num_queries'] = len(queries)
+            data_list.extend(queries)
+        if empty:
+            print_log(
+                f'{type(self).__name__}({self.split}): skipped {len(empty)} '
+                f'empty captions in {self.ann_file} (first: record '
+                f'{empty[0][0]}, caption {empty[0][1]}).',
+                logger='current', level=logging.WARNING)
+        return data_list
+
+    @staticmethod
+    def _record(entry, img_root, image_id, modality, pid, caption=None,
+                raw_pid=None) -> dict:
+        record = dict(
+            img_path=osp.join(img_root, entry['img_path']),
+            image_id=image_id,
+            pid=int(pid),
+            raw_pid=int(entry['pid'] if raw_pid is None else raw_pid),
+            modality=modality)
+        if modality == 'text':
+            # Query records carry no image; keep the path for display only.
+            record['gallery_img_path'] = record.pop('img_path')
+        if caption is not None:
+            record['caption'] = caption
+        if entry.get('attributes') is not None:
+            record['attributes'] = entry['attributes']
+        return record
+
+    def prepare_data(self, idx) -> dict:
+        info = self.get_data_info(idx)
+        if info['modality'] == 'text':
+            return self.query_pipeline(info)
+        return self.pipeline(info)
+
+    @property
+    def pids(self) -> List[int]:
+        """Identity label of every record, in order (for samplers)."""
+        return [self.get_data_info(i)['pid'] for i in range(len(self))]
+
+    @property
+    def num_ids(self) -> Optional[int]:
+        return self._metainfo.get('num_ids')
