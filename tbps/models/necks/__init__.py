@@ -1,0 +1,3 @@
+from .projection import LinearProjection
+
+__all__ = ['LinearProjection']

@@ -1,0 +1,37 @@
+"""Distributed set-up that also works on machines without CUDA."""
+import os
+
+import torch
+import torch.distributed as dist
+
+
+def prepare_distributed(cfg, launcher: str) -> None:
+    """Adapt ``cfg`` for ``launcher`` before the Runner is built.
+
+    With CUDA, mmengine's own NCCL set-up is used unchanged. Without CUDA,
+    mmengine's launcher would call ``torch.cuda.set_device``; instead the
+    gloo process group is initialised here from the torchrun environment and
+    DDP is configured for CPU (``device_ids=None``).
+    """
+    cfg.launcher = launcher
+    if launcher == 'none' or torch.cuda.is_available():
+        return
+    if launcher != 'pytorch':
+        raise RuntimeError(f'Launcher {launcher!r} without CUDA is not '
+                           "supported; use --launcher pytorch (torchrun).")
+    cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo',
+                                rank=int(os.environ['RANK']),
+                                world_size=int(os.environ['WORLD_SIZE']))
+    wrapper = cfg.get('model_wrapper_cfg') or dict(
+        type='MMDistributedDataParallel')
+    wrapper.update(device_ids=None, broadcast_buffers=False)
+    cfg.model_wrapper_cfg = wrapper
+
+
+def finish_distributed() -> None:
+    """Barrier then tear down, so no rank exits while others still talk."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
