@@ -11,7 +11,7 @@ model = dict(
         tokenizer=dict(_delete_=True, type='SynthPEDESTokenizer'),
         mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375)),
     image_encoder=dict(
-        arch=dict(embed_dims=128, num_layers=4, num_heads=4,
+        arch=dict(_delete_=True, embed_dims=128, num_layers=4, num_heads=4,
                   feedforward_channels=512),
         img_size=(64, 32), patch_size=8, pre_norm=False, drop_path_rate=0.0),
     text_encoder=dict(vocab_size=None, context_length=64, width=128,

@@ -1,0 +1,35 @@
+import torch
+
+from tbps.registry import MODELS
+
+
+def test_causal_eot_pooling_ignores_padding_and_later_tokens():
+    torch.manual_seed(0)
+    enc = MODELS.build(dict(type='CLIPTextEncoder', vocab_size=100,
+                            context_length=16, width=32, layers=2, heads=4))
+    enc.eval()
+    # EOT (largest id, 99) at position 3; padding after it.
+    a = torch.tensor([[98, 5, 6, 99, 0, 0]])
+    b = torch.tensor([[98, 5, 6, 99, 7, 8]])  # different tokens after EOT
+    ga, ta = enc(a, (a > 0).long())
+    gb, tb = enc(b, (b > 0).long())
+    assert torch.allclose(ga, gb, atol=1e-6)
+    assert torch.allclose(ta[:, :4], tb[:, :4], atol=1e-6)
+    assert torch.allclose(ga[0], ta[0, 3])
+    # A change before EOT does change the pooled feature.
+    c = torch.tensor([[98, 9, 6, 99, 0, 0]])
+    assert not torch.allclose(enc(c)[0], ga)
+
+
+def test_openai_parameter_names():
+    enc = MODELS.build(dict(type='CLIPTextEncoder', vocab_size=50,
+                            context_length=8, width=16, layers=1, heads=2))
+    keys = set(enc.state_dict())
+    for k in ('token_embedding.weight', 'positional_embedding',
+              'transformer.resblocks.0.attn.in_proj_weight',
+              'transformer.resblocks.0.attn.out_proj.weight',
+              'transformer.resblocks.0.ln_1.weight',
+              'transformer.resblocks.0.mlp.c_fc.weight',
+              'transformer.resblocks.0.mlp.c_proj.bias',
+              'transformer.resblocks.0.ln_2.bias', 'ln_final.weight'):
+        assert k in keys, k
