@@ -22,6 +22,10 @@ def parse_args():
                         help='mixed-precision training (CUDA)')
     parser.add_argument('--no-validate', action='store_true',
                         help='skip validation during training')
+    parser.add_argument(
+        '--test', action='store_true',
+        help='after training, evaluate on the test split the checkpoint '
+        'that was best on validation (the last one with --no-validate)')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the learning rate with the batch size')
     parser.add_argument(
@@ -58,6 +62,18 @@ def merge_args(cfg: Config, args) -> Config:
     return cfg
 
 
+def test_best_checkpoint(runner: Runner) -> dict:
+    """Load the best-by-validation weights (if any) and run the test loop."""
+    best = runner.message_hub.get_info('best_ckpt')
+    if best:
+        runner.logger.info(f'Testing the best validation checkpoint {best}')
+        runner.load_checkpoint(best)
+    else:
+        runner.logger.info('No best checkpoint recorded; testing the final '
+                           'weights.')
+    return runner.test()
+
+
 def main():
     args = parse_args()
     register_all_modules(init_default_scope=False)
@@ -65,6 +81,8 @@ def main():
     prepare_distributed(cfg, args.launcher)
     runner = Runner.from_cfg(cfg)
     runner.train()
+    if args.test:
+        test_best_checkpoint(runner)
     finish_distributed()
 
 
