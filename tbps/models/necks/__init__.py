@@ -1,3 +1,4 @@
+from .fusion_encoder import BertFusionEncoder
 from .projection import LinearProjection
 
-__all__ = ['LinearProjection']
+__all__ = ['BertFusionEncoder', 'LinearProjection']
