@@ -1,0 +1,3 @@
+from .loss_stage_hook import LossStageHook
+
+__all__ = ['LossStageHook']
