@@ -1,4 +1,11 @@
 from .base_dataset import AnnotationError, TextImageDataset
 from .cuhk_pedes import CUHKPEDES
+from .icfg_pedes import ICFGPEDES
+from .mals import MALS
+from .rstp_reid import RSTPReid
+from .samplers import IdentityBalancedSampler
 
-__all__ = ['AnnotationError', 'TextImageDataset', 'CUHKPEDES']
+__all__ = [
+    'AnnotationError', 'TextImageDataset', 'CUHKPEDES', 'ICFGPEDES',
+    'RSTPReid', 'MALS', 'IdentityBalancedSampler'
+]

@@ -55,13 +55,15 @@ class TextImageDataset(BaseDataset):
                  empty_caption: str = 'skip',
                  **kwargs):
         if split not in SPLITS:
-            raise ValueError(f'Unknown split {split!r} for {type(self).__name__}'
-                             f' at {data_root!r}; expected one of {SPLITS}.')
+            raise ValueError(
+                f'Unknown split {split!r} for {type(self).__name__} at '
+                f'{data_root!r}; expected one of {SPLITS}.')
         if empty_caption not in ('skip', 'error'):
             raise ValueError("empty_caption must be 'skip' or 'error', got "
                              f'{empty_caption!r}.')
         self.split = split
         self.empty_caption = empty_caption
+        self._pids = None  # filled when the records are serialised
         if isinstance(data_prefix, str):
             data_prefix = dict(img_path=data_prefix)
         self.query_pipeline = Compose(query_pipeline)
@@ -81,7 +83,10 @@ class TextImageDataset(BaseDataset):
         Returns:
             list[dict]: each with ``img_path`` (relative to the image
             folder), ``pid`` (int), ``captions`` (list[str]), ``split``
-            (str) and optionally ``attributes`` (list of 27 ints).
+            (str) and optionally ``attributes`` (list of 27 ints),
+            ``index`` (record index in its file) and ``ann_file`` (the
+            file it came from, when there are several), both used in
+            error messages.
         """
         raise NotImplementedError
 
@@ -105,19 +110,22 @@ class TextImageDataset(BaseDataset):
 
         def captions_of(entry, index):
             kept = []
+            where = f'{entry.get("ann_file", self.ann_file)}: record {index}'
             for j, cap in enumerate(entry['captions']):
                 if not isinstance(cap, str):
                     raise AnnotationError(
-                        f'{self.ann_file}: record {index} ({entry["img_path"]})'
-                        f' caption {j} is {type(cap).__name__}, not a string.')
+                        f'{type(self).__name__}: {where} '
+                        f'({entry["img_path"]}) caption {j} is '
+                        f'{type(cap).__name__}, not a string.')
                 if cap.strip():
                     kept.append(cap.strip())
                 elif self.empty_caption == 'error':
                     raise AnnotationError(
-                        f'{self.ann_file}: record {index} '
-                        f'({entry["img_path"]}) caption {j} is empty.')
+                        f'{type(self).__name__}: {where} '
+                        f'({entry["img_path"]}) caption {j} is empty '
+                        "(empty_caption='skip' drops such captions).")
                 else:
-                    empty.append((index, j))
+                    empty.append((where, j))
             return kept
 
         data_list = []
@@ -147,8 +155,8 @@ class TextImageDataset(BaseDataset):
         if empty:
             print_log(
                 f'{type(self).__name__}({self.split}): skipped {len(empty)} '
-                f'empty captions in {self.ann_file} (first: record '
-                f'{empty[0][0]}, caption {empty[0][1]}).',
+                f'empty caption(s) (first: {empty[0][0]}, caption '
+                f'{empty[0][1]}).',
                 logger='current', level=logging.WARNING)
         return data_list
 
@@ -176,10 +184,35 @@ class TextImageDataset(BaseDataset):
             return self.query_pipeline(info)
         return self.pipeline(info)
 
+    def _serialize_data(self):
+        # Last moment the plain records exist: keep their pids for samplers.
+        self._pids = [record['pid'] for record in self.data_list]
+        return super()._serialize_data()
+
+    def get_subset_(self, indices) -> None:
+        super().get_subset_(indices)
+        self._pids = None
+
+    def get_subset(self, indices) -> 'TextImageDataset':
+        subset = super().get_subset(indices)
+        subset._pids = None
+        return subset
+
     @property
     def pids(self) -> List[int]:
-        """Identity label of every record, in order (for samplers)."""
-        return [self.get_data_info(i)['pid'] for i in range(len(self))]
+        """Identity label of every record, in order (for samplers).
+
+        Cached when the records are serialised; read straight from
+        ``data_list`` otherwise. A copy is returned.
+        """
+        if not self._fully_initialized:
+            self.full_init()
+        if not self.serialize_data:
+            return [record['pid'] for record in self.data_list]
+        if self._pids is None:  # after get_subset(_) of serialised data
+            self._pids = [self.get_data_info(i)['pid']
+                          for i in range(len(self))]
+        return list(self._pids)
 
     @property
     def num_ids(self) -> Optional[int]:
