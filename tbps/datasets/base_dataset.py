@@ -41,6 +41,12 @@ class TextImageDataset(BaseDataset):
             with their count; ``'error'`` raises naming the record.
         indices (int | Sequence[int], optional): Keep a subset of records
             (mmengine semantics), useful for quick experiments.
+        phrase_cfg (dict, optional): Attach noun phrases (LAIP's MPM), e.g.
+            ``dict(cache_file='phrases.json', backend='auto')``: every record
+            with a caption gets ``phrases`` (list[str]) from the cache
+            (``cache_file`` relative to ``data_root``); captions missing
+            from it are parsed and added (see
+            :func:`tbps.datasets.phrases.load_or_build_phrase_cache`).
     """
 
     METAINFO = dict(dataset_name='tbps')
@@ -53,6 +59,7 @@ class TextImageDataset(BaseDataset):
                  pipeline: Sequence = (),
                  query_pipeline: Sequence = (dict(type='PackTBPSInputs'), ),
                  empty_caption: str = 'skip',
+                 phrase_cfg: Optional[dict] = None,
                  **kwargs):
         if split not in SPLITS:
             raise ValueError(
@@ -63,6 +70,7 @@ class TextImageDataset(BaseDataset):
                              f'{empty_caption!r}.')
         self.split = split
         self.empty_caption = empty_caption
+        self.phrase_cfg = phrase_cfg
         self._pids = None  # filled when the records are serialised
         if isinstance(data_prefix, str):
             data_prefix = dict(img_path=data_prefix)
@@ -158,7 +166,25 @@ class TextImageDataset(BaseDataset):
                 f'empty caption(s) (first: {empty[0][0]}, caption '
                 f'{empty[0][1]}).',
                 logger='current', level=logging.WARNING)
+        if self.phrase_cfg:
+            self._attach_phrases(data_list)
         return data_list
+
+    def _attach_phrases(self, data_list: List[dict]) -> None:
+        """Set ``record['phrases']`` for every record with a caption."""
+        from .phrases import load_or_build_phrase_cache
+        cfg = dict(self.phrase_cfg)
+        unknown = set(cfg) - {'cache_file', 'backend'}
+        if 'cache_file' not in cfg or unknown:
+            raise ValueError('phrase_cfg takes cache_file (required) and '
+                             f'backend, got {sorted(self.phrase_cfg)}.')
+        cache_file = osp.join(self.data_root or '', cfg['cache_file'])
+        captions = [r['caption'] for r in data_list if 'caption' in r]
+        phrases = load_or_build_phrase_cache(
+            captions, cache_file, backend=cfg.get('backend', 'auto'))
+        for record in data_list:
+            if 'caption' in record:
+                record['phrases'] = list(phrases[record['caption']])
 
     @staticmethod
     def _record(entry, img_root, image_id, modality, pid, caption=None,

