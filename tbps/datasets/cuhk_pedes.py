@@ -3,7 +3,7 @@ import json
 from typing import List
 
 from tbps.registry import DATASETS
-from .base_dataset import AnnotationError, TextImageDataset
+from .base_dataset import SPLITS, AnnotationError, TextImageDataset
 
 
 def load_json(path: str, dataset: str):
@@ -60,10 +60,20 @@ class CUHKPEDES(TextImageDataset):
             if not isinstance(captions, list):
                 raise AnnotationError(
                     f'{name}: {path} record {i} "captions" must be a list.')
+            if rec['split'] not in SPLITS:
+                raise AnnotationError(
+                    f'{name}: {path} record {i} has split {rec["split"]!r}; '
+                    f'expected one of {SPLITS}.')
+            try:
+                pid = int(rec['id'])
+            except (TypeError, ValueError):
+                raise AnnotationError(
+                    f'{name}: {path} record {i} has a non-integer id '
+                    f'{rec["id"]!r}.') from None
             entries.append(dict(
                 index=i,
                 img_path=rec[self.PATH_KEY],
-                pid=int(rec['id']),
+                pid=pid,
                 captions=captions,
                 split=rec['split'],
                 attributes=rec.get('attributes')))

@@ -319,3 +319,16 @@ def test_mals_errors(tmp_path):
            r"b\.json record 1 lacks key\(s\) \['label'\]")
     broken(_mals_record(8, caption=''),
            r'b\.json: record 1 .*caption 0 is empty', empty_caption='error')
+
+
+def test_cuhk_bad_split_and_id_name_the_record(tmp_path):
+    import json
+
+    from tbps.datasets import AnnotationError, CUHKPEDES
+    good = dict(split='train', captions=['a man'], file_path='a.jpg', id=1)
+    for bad, pattern in [(dict(good, split='validation'), "split 'validation'"),
+                         (dict(good, id='x7'), "non-integer id 'x7'")]:
+        (tmp_path / 'reid_raw.json').write_text(json.dumps([good, bad]))
+        with pytest.raises(AnnotationError, match=f'record 1 .*{pattern}'):
+            CUHKPEDES(data_root=str(tmp_path), split='train',
+                      query_pipeline=[])
