@@ -4,8 +4,9 @@ from .icfg_pedes import ICFGPEDES
 from .mals import MALS
 from .rstp_reid import RSTPReid
 from .samplers import IdentityBalancedSampler
+from .synth_pedes import SynthPEDES
 
 __all__ = [
     'AnnotationError', 'TextImageDataset', 'CUHKPEDES', 'ICFGPEDES',
-    'RSTPReid', 'MALS', 'IdentityBalancedSampler'
+    'RSTPReid', 'MALS', 'IdentityBalancedSampler', 'SynthPEDES'
 ]

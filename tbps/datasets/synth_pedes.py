@@ -1,0 +1,144 @@
+"""SynthPEDES: the embedded synthetic dataset, generated on first use."""
+import contextlib
+import inspect
+import json
+import os
+import os.path as osp
+import time
+from typing import Optional
+
+from mmengine.logging import print_log
+
+from tbps.registry import DATASETS
+from .cuhk_pedes import CUHKPEDES
+
+#: generate_cfg keys that only change how fast the data is generated.
+RUNTIME_KEYS = ('num_workers', )
+
+
+def _generator_defaults() -> dict:
+    from .synth.generate import make_synth_pedes
+    params = inspect.signature(make_synth_pedes).parameters
+    return {k: p.default for k, p in params.items()
+            if k not in ('out_dir', 'overwrite')}
+
+
+@contextlib.contextmanager
+def _file_lock(path: str):
+    """An exclusive ``flock`` on ``path`` (a no-op where unavailable)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: rely on the atomic rename alone
+        yield
+        return
+    os.makedirs(osp.dirname(path) or '.', exist_ok=True)
+    with open(path, 'a') as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _normalise(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+@DATASETS.register_module()
+class SynthPEDES(CUHKPEDES):
+    """The embedded synthetic dataset (CUHK-PEDES layout, MALS labels).
+
+    If ``data_root/reid_raw.json`` is missing and ``generate`` is True,
+    the data is generated there first (see
+    :func:`tbps.datasets.synth.make_synth_pedes`). Concurrent processes
+    (dataloader workers, distributed ranks) serialise on the lock file
+    ``<data_root>.lock``: one generates, the others wait and then read.
+
+    If the data exists, its ``meta.json`` must match ``seed`` and every key
+    given in ``generate_cfg``; keys not given accept whatever was
+    generated.
+
+    Args:
+        data_root (str): Dataset folder.
+        seed (int): Generator seed.
+        generate (bool): Generate the data when it is missing.
+        generate_cfg (dict, optional): Other arguments of
+            ``make_synth_pedes`` (``num_train_ids``, ``views_per_id``,
+            ``image_size``, ..., and ``num_workers``, which is not checked).
+        **kwargs: :class:`CUHKPEDES` / ``TextImageDataset`` arguments
+            (``split``, ``pipeline``, ...).
+    """
+
+    METAINFO = dict(dataset_name='SynthPEDES')
+
+    def __init__(self,
+                 data_root: str = 'data/synth_pedes',
+                 seed: int = 0,
+                 generate: bool = True,
+                 generate_cfg: Optional[dict] = None,
+                 **kwargs):
+        self.seed = seed
+        self.generate_cfg = dict(generate_cfg or {})
+        self._check_cfg_keys()
+        self._ensure_data(data_root, generate)
+        super().__init__(data_root=data_root, **kwargs)
+
+    def _check_cfg_keys(self):
+        defaults = _generator_defaults()
+        unknown = set(self.generate_cfg) - set(defaults)
+        if unknown:
+            raise ValueError(
+                f'SynthPEDES: unknown generate_cfg key(s) {sorted(unknown)};'
+                f' valid keys: {sorted(k for k in defaults if k != "seed")}.')
+        if 'seed' in self.generate_cfg and \
+                self.generate_cfg['seed'] != self.seed:
+            raise ValueError(
+                f'SynthPEDES: seed={self.seed} but generate_cfg has '
+                f'seed={self.generate_cfg["seed"]}; pass the seed once.')
+
+    def _ensure_data(self, data_root: str, generate: bool):
+        ann = osp.join(data_root, 'reid_raw.json')
+        if not osp.isfile(ann):
+            if not generate:
+                raise FileNotFoundError(
+                    f'SynthPEDES: {ann!r} not found and generate=False. Run '
+                    'tools/dataset_converters/make_synth_pedes.py --out-dir '
+                    f'{data_root} or set generate=True.')
+            with _file_lock(osp.normpath(osp.abspath(data_root)) + '.lock'):
+                if not osp.isfile(ann):  # another process may have done it
+                    self._generate(data_root)
+        self._check_meta(data_root)
+
+    def _generate(self, data_root: str):
+        from .synth.generate import make_synth_pedes
+        cfg = dict(self.generate_cfg, seed=self.seed)
+        print_log(f'SynthPEDES: generating {data_root} ({cfg}) ...',
+                  logger='current')
+        start = time.time()
+        make_synth_pedes(data_root, **cfg)
+        print_log(f'SynthPEDES: generated {data_root} in '
+                  f'{time.time() - start:.1f} s.', logger='current')
+
+    def _check_meta(self, data_root: str):
+        meta_file = osp.join(data_root, 'meta.json')
+        if not osp.isfile(meta_file):
+            print_log(f'SynthPEDES: {meta_file} not found; cannot check the '
+                      'seed and generate_cfg of the data.', logger='current')
+            return
+        with open(meta_file, encoding='utf-8') as f:
+            meta = json.load(f)
+        have = dict(meta.get('generate_cfg', {}), seed=meta.get('seed'))
+        want = {k: v for k, v in self.generate_cfg.items()
+                if k not in RUNTIME_KEYS}
+        want['seed'] = self.seed
+        diff = {k: (have.get(k), _normalise(v)) for k, v in want.items()
+                if have.get(k) != _normalise(v)}
+        if diff:
+            lines = ', '.join(f'{k}: {a!r} in the file vs {b!r} requested'
+                              for k, (a, b) in sorted(diff.items()))
+            raise ValueError(
+                f'SynthPEDES: {meta_file} does not match the requested '
+                f'settings ({lines}). Use another data_root, delete '
+                f'{data_root} to regenerate it, or request its settings '
+                f'(file: seed={have["seed"]!r}, generate_cfg='
+                f'{meta.get("generate_cfg")!r}).')
