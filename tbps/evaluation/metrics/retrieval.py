@@ -1,0 +1,154 @@
+"""Text-to-image retrieval metric for the mmengine evaluator."""
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from mmengine.evaluator import BaseMetric
+from mmengine.structures import BaseDataElement
+
+from tbps.evaluation.functional import rank_metrics
+from tbps.registry import METRICS
+
+# Query rows per matrix product when building the similarity matrix.
+_MATMUL_CHUNK = 4096
+
+
+@METRICS.register_module()
+class TextToImageRetrievalMetric(BaseMetric):
+    """R@k, mAP and mINP of ranking gallery images for caption queries.
+
+    The model's ``predict`` mode yields one data sample per gallery image
+    (``modality='image'``, ``image_feat`` [D]) and one per query caption
+    (``modality='text'``, ``text_feat`` [D]), each with ``pid`` and
+    ``sample_idx``. :meth:`compute_metrics` L2-normalises the features,
+    scores every query against every image by cosine similarity
+    ``s[i, j] = <t_i / |t_i|, v_j / |v_j|>`` and evaluates
+    :func:`tbps.evaluation.functional.rank_metrics` (stable ranking, ties to
+    the lower gallery ``sample_idx``).
+
+    Gallery and queries are each ordered by ``sample_idx``, so the result
+    does not depend on the order in which ranks or batches deliver them;
+    repeated ``sample_idx`` (padding added by a distributed sampler) are
+    kept once. Queries whose pid has no gallery image are excluded from the
+    averages with a warning (see ``rank_metrics``).
+
+    Returned keys, with the default ``prefix=None``: ``'R1'``, ``'R5'``,
+    ``'R10'`` (one ``R{k}`` per ``k`` in ``topk``), ``'mAP'`` and ``'mINP'``,
+    in percent. Select checkpoints with
+    ``default_hooks.checkpoint = dict(type='CheckpointHook',
+    save_best='R1', rule='greater')``; mmengine cannot infer the rule for
+    ``R1``, so give it. With ``prefix='t2i'`` the keys read ``'t2i/R1'``
+    and so on.
+
+    Args:
+        topk (int | Sequence[int]): ``k`` of each ``R{k}``.
+            Defaults to ``(1, 5, 10)``.
+        collect_device (str): ``'cpu'`` or ``'gpu'``, the device used to
+            gather results across ranks. Defaults to ``'cpu'``.
+        prefix (str, optional): prefix of the metric names. Defaults to
+            None (plain names).
+        collect_dir (str, optional): temporary folder for gathering results
+            across ranks with ``collect_device='cpu'``. Defaults to None.
+    """
+    # '' (not None): plain metric names, and no "prefix is not set" warning
+    default_prefix: Optional[str] = ''
+
+    def __init__(self,
+                 topk: Union[int, Sequence[int]] = (1, 5, 10),
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None,
+                 collect_dir: Optional[str] = None) -> None:
+        super().__init__(collect_device=collect_device,
+                         prefix=prefix,
+                         collect_dir=collect_dir)
+        self.topk = (topk, ) if isinstance(topk, int) else tuple(topk)
+        if not self.topk or any(
+                isinstance(k, bool) or not isinstance(k, int) or k < 1
+                for k in self.topk):
+            raise ValueError('topk must be a positive int or a non-empty '
+                             f'sequence of positive ints, got {topk}')
+
+    def process(self, data_batch: Any,
+                data_samples: Sequence[Union[dict, BaseDataElement]]) -> None:
+        """Keep modality, pid, sample_idx and a CPU copy of the feature of
+        every sample of the batch."""
+        for sample in data_samples:
+            if isinstance(sample, BaseDataElement):
+                sample = sample.to_dict()
+            modality = sample.get('modality')
+            if modality is None:  # infer from the feature it carries
+                has_img = sample.get('image_feat') is not None
+                has_txt = sample.get('text_feat') is not None
+                if has_img == has_txt:
+                    raise ValueError(
+                        'a data sample without `modality` must carry exactly '
+                        'one of `image_feat` and `text_feat`')
+                modality = 'image' if has_img else 'text'
+            if modality not in ('image', 'text'):
+                raise ValueError(
+                    f"TextToImageRetrievalMetric expects modality 'image' "
+                    f"(gallery) or 'text' (query), got {modality!r}")
+            key = 'image_feat' if modality == 'image' else 'text_feat'
+            feat = sample.get(key)
+            if feat is None:
+                raise KeyError(f"a data sample with modality {modality!r} "
+                               f'has no `{key}`')
+            if sample.get('pid') is None:
+                raise KeyError('a data sample has no `pid`')
+            feat = torch.as_tensor(feat).detach().to('cpu', copy=True)
+            if feat.ndim != 1:
+                raise ValueError(f'`{key}` must be a [D] tensor, got shape '
+                                 f'{tuple(feat.shape)}')
+            idx = sample.get('sample_idx')
+            self.results.append(
+                dict(modality=modality,
+                     pid=int(sample['pid']),
+                     sample_idx=None if idx is None else int(idx),
+                     feat=feat))
+
+    @staticmethod
+    def _stack(results: List[dict]) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Features [N, D] (float, L2-normalised) and pids [N], ordered by
+        sample_idx with repeated indices dropped."""
+        if all(r['sample_idx'] is not None for r in results):
+            idx = torch.tensor([r['sample_idx'] for r in results])
+            order = torch.argsort(idx, stable=True)
+            sorted_idx = idx[order]
+            first = torch.ones_like(sorted_idx, dtype=torch.bool)
+            first[1:] = sorted_idx[1:] != sorted_idx[:-1]
+            keep = order[first].tolist()
+        else:  # no sample_idx: arrival order, nothing to deduplicate
+            keep = range(len(results))
+        feats = torch.stack([results[i]['feat'] for i in keep]).float()
+        pids = torch.tensor([results[i]['pid'] for i in keep],
+                            dtype=torch.long)
+        return F.normalize(feats, dim=1), pids
+
+    def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
+        """Rank metrics of the gathered results, see the class docstring."""
+        gallery = [r for r in results if r['modality'] == 'image']
+        queries = [r for r in results if r['modality'] == 'text']
+        if not gallery or not queries:
+            raise ValueError(
+                'TextToImageRetrievalMetric needs gallery images and query '
+                f'captions, got {len(gallery)} image and {len(queries)} text '
+                'samples; check that the evaluation dataset yields both '
+                "modalities ('image' and 'text')")
+        gallery_feats, gallery_pids = self._stack(gallery)
+        query_feats, query_pids = self._stack(queries)
+        if gallery_feats.shape[1] != query_feats.shape[1]:
+            raise ValueError(
+                f'image features have dimension {gallery_feats.shape[1]} but '
+                f'text features {query_feats.shape[1]}')
+        similarity = torch.empty(query_feats.shape[0],
+                                 gallery_feats.shape[0],
+                                 dtype=torch.float32)
+        gallery_t = gallery_feats.t()
+        for a in range(0, query_feats.shape[0], _MATMUL_CHUNK):
+            torch.mm(query_feats[a:a + _MATMUL_CHUNK],
+                     gallery_t,
+                     out=similarity[a:a + _MATMUL_CHUNK])
+        return rank_metrics(similarity,
+                            query_pids,
+                            gallery_pids,
+                            topk=self.topk)
