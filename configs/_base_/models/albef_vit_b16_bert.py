@@ -1,0 +1,27 @@
+# ALBEF: ViT-B/16 (384x128) + BERT-base layers 0-5 (text) and 6-11 (fusion
+# with cross-attention), 256-d ITC projections, momentum encoders and queues.
+bert = 'bert-base-uncased'
+model = dict(
+    type='FusionRetriever',
+    data_preprocessor=dict(
+        type='TBPSDataPreprocessor',
+        tokenizer=dict(type='BertTokenizer', name_or_path=bert,
+                       max_length=50),
+        mean=(122.771, 116.746, 104.094),  # ALBEF (CLIP) statistics, 0-255
+        std=(68.501, 66.632, 70.323),
+    ),
+    image_encoder=dict(
+        type='ViTImageEncoder', arch='b', img_size=(384, 128), patch_size=16,
+        drop_path_rate=0.1, norm_cfg=dict(type='LN', eps=1e-6)),
+    text_encoder=dict(type='BertTextEncoder', name_or_path=bert,
+                      num_layers=6),
+    fusion_encoder=dict(type='BertFusionEncoder', name_or_path=bert,
+                        num_layers=6, encoder_width=None),
+    embed_dim=256,
+    momentum=0.995,
+    itc=dict(queue_size=65536, temperature=0.07, alpha=0.4),
+    loss_weights=dict(itc=1.0, itm=1.0, triplet=0.0, mlm=0.0, local=0.0),
+    rerank=dict(k=128),
+)
+# Stage-dependent branches leave parameters unused in some steps.
+find_unused_parameters = True

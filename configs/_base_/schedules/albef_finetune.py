@@ -1,0 +1,20 @@
+# ALBEF retrieval fine-tuning schedule (Retrieval_coco.yaml): AdamW lr 1e-5,
+# weight decay 0.02, one warm-up epoch then cosine to 1e-6.
+max_epochs = 30
+warmup_epochs = 1
+
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=1e-5, weight_decay=0.02),
+    clip_grad=None,
+)
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0,
+         end=warmup_epochs, convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', by_epoch=True, begin=warmup_epochs,
+         end=max_epochs, eta_min=1e-6, convert_to_iter_based=True),
+]
+train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=1)
+val_cfg = dict()
+test_cfg = dict()
+auto_scale_lr = dict(base_batch_size=128, enable=False)

@@ -1,0 +1,39 @@
+# ALBEF (ITC with momentum queues + ITM with hard negatives) on the embedded
+# SynthPEDES, small enough for a CPU. Same model family as LAIP, no local
+# alignment: the baseline LAIP is compared with.
+_base_ = [
+    '../_base_/models/albef_vit_b16_bert.py',
+    '../_base_/datasets/synth_pedes.py',
+    '../_base_/schedules/albef_finetune.py',
+    '../_base_/default_runtime.py',
+]
+
+tiny_bert = dict(hidden_size=128, num_attention_heads=4,
+                 intermediate_size=512, max_position_embeddings=64)
+model = dict(
+    data_preprocessor=dict(
+        tokenizer=dict(_delete_=True, type='SynthPEDESTokenizer'),
+        mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375)),
+    image_encoder=dict(
+        arch=dict(_delete_=True, embed_dims=128, num_layers=4, num_heads=4,
+                  feedforward_channels=512),
+        img_size=(64, 32), patch_size=8, drop_path_rate=0.0),
+    text_encoder=dict(name_or_path=None, config=tiny_bert, num_layers=2,
+                      vocab_size=None),
+    fusion_encoder=dict(name_or_path=None, config=tiny_bert, num_layers=3),
+    embed_dim=128,
+    itc=dict(queue_size=2048),
+)
+
+max_epochs = 20
+warmup_epochs = 1
+optim_wrapper = dict(optimizer=dict(lr=5e-4, weight_decay=0.02))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0,
+         end=warmup_epochs, convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', by_epoch=True, begin=warmup_epochs,
+         end=max_epochs, eta_min=1e-5, convert_to_iter_based=True),
+]
+train_cfg = dict(max_epochs=max_epochs, val_interval=2)
+default_hooks = dict(logger=dict(interval=20))
+auto_scale_lr = dict(base_batch_size=32)

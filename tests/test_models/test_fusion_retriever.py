@@ -1,0 +1,143 @@
+"""FusionRetriever (ALBEF / LAIP) on a tiny configuration."""
+import pytest
+import torch
+from mmengine.config import Config
+
+from tbps.registry import MODELS
+from tbps.structures import TBPSDataSample
+
+CAPTION = 'the man has long hair. he wears a purple jacket and gray shoes.'
+PHRASES = ['long hair', 'a purple jacket', 'gray shoes']
+
+
+def tiny_cfg(config='configs/laip/laip_synth.py', **overrides):
+    cfg = Config.fromfile(config)
+    model = cfg.model
+    model.image_encoder.arch.num_layers = 1
+    model.image_encoder.arch.embed_dims = 32
+    model.image_encoder.arch.feedforward_channels = 64
+    for enc in (model.text_encoder, model.fusion_encoder):
+        enc.config.hidden_size = 32
+        enc.config.intermediate_size = 64
+    model.text_encoder.num_layers = 1
+    model.embed_dim = 16
+    model.itc.queue_size = 8
+    if 'local_alignment' in model:
+        model.local_alignment.embed_dim = 16
+    cfg.merge_from_dict({f'model.{k}': v for k, v in overrides.items()})
+    return cfg.model
+
+
+def batch(model, n=4, pids=None):
+    pids = pids if pids is not None else [i // 2 for i in range(n)]
+    imgs = [torch.randint(0, 255, (3, 64, 32), dtype=torch.uint8)
+            for _ in range(n)]
+    samples = [TBPSDataSample(metainfo=dict(
+        caption=CAPTION, phrases=PHRASES, pid=p, modality='pair'))
+        for p in pids]
+    return model.data_preprocessor(dict(inputs=imgs, data_samples=samples),
+                                   True)
+
+
+def test_laip_losses_and_gradients():
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_cfg())
+    losses = model(**batch(model), mode='loss')
+    assert set(losses) == {'loss_itc', 'loss_itm', 'loss_triplet',
+                           'loss_mpm', 'loss_local'}
+    assert all(torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+    for name in ('image_encoder', 'text_encoder', 'fusion_encoder',
+                 'mlm_head', 'local_image_proj', 'itm_head'):
+        grads = [p.grad for p in getattr(model, name).parameters()
+                 if p.grad is not None]
+        assert grads and any(g.abs().sum() > 0 for g in grads), name
+    # The momentum model is never trained by the optimizer.
+    assert all(not p.requires_grad for p in model.momentum.parameters())
+
+
+def test_zero_weight_skips_branch_and_albef_has_no_local_branch():
+    model = MODELS.build(tiny_cfg())
+    model.loss_weights.update(triplet=0.0, mlm=0.0, local=0.0)
+    assert set(model(**batch(model), mode='loss')) == {'loss_itc', 'loss_itm'}
+    albef = MODELS.build(tiny_cfg('configs/albef/albef_synth.py'))
+    assert set(albef(**batch(albef), mode='loss')) == {'loss_itc', 'loss_itm'}
+    assert not hasattr(albef, 'local_pool')
+
+
+def test_batch_of_two_with_one_identity_has_no_negatives():
+    model = MODELS.build(tiny_cfg())
+    losses = model(**batch(model, n=2, pids=[7, 7]), mode='loss')
+    assert all(torch.isfinite(v) for v in losses.values())
+    assert losses['loss_triplet'].item() == 0.0
+
+
+def test_hard_negatives_never_share_the_identity():
+    torch.manual_seed(1)
+    model = MODELS.build(tiny_cfg())
+    pids = torch.tensor([0, 0, 1, 1, 2, 2])
+    feats = torch.nn.functional.normalize(torch.randn(6, 16), dim=-1)
+    for _ in range(20):
+        neg_img, neg_txt, vt, vi = model._hard_negatives(feats, feats, pids)
+        assert vt.all() and vi.all()
+        assert (pids[neg_img] != pids).all()
+        assert (pids[neg_txt] != pids).all()
+
+
+def test_queue_must_divide_by_global_batch():
+    model = MODELS.build(tiny_cfg(**{'itc.queue_size': 10}))
+    with pytest.raises(ValueError, match='divisible by the global batch'):
+        model(**batch(model), mode='loss')
+
+
+def test_queue_fills_with_momentum_features_and_pids():
+    model = MODELS.build(tiny_cfg())
+    model.loss_weights.update(itm=0.0, triplet=0.0, mlm=0.0, local=0.0)
+    data = batch(model, n=4, pids=[3, 3, 5, 5])
+    model(**data, mode='loss')
+    itc = model.itc_loss
+    assert int(itc.queue_ptr) == 4
+    assert itc.pid_queue[:4].tolist() == [3, 3, 5, 5]
+    assert (itc.pid_queue[4:] == -1).all()
+    assert torch.allclose(itc.image_queue[:, :4].norm(dim=0), torch.ones(4),
+                          atol=1e-5)
+    model(**data, mode='loss')
+    assert int(itc.queue_ptr) == 0  # 8-slot queue wrapped around
+
+
+def test_backward_attention_is_zero_in_last_layer_only():
+    """LAIP: the masked-word score does not depend on the last layer's
+    [CLS]-row attention, so its backward attention vanishes there."""
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_cfg())
+    model.eval()  # no dropout: exact zeros
+    data = batch(model)
+    img = model.extract_image_feat(data['inputs']['images'])
+    pm = model.phrase_masker([PHRASES] * 4)
+    _, tokens = model.text_encoder(pm['masked_ids'], pm['attention_mask'])
+    labels = pm['labels']
+    grads = []
+    for layer in range(len(model.fusion_encoder.layer)):
+        fused, attn = model.fusion_encoder(
+            tokens, pm['attention_mask'], img['tokens'],
+            attention_layer=layer)
+        logits = model.mlm_head(fused)
+        score = (logits.gather(-1, labels.clamp(min=0)[..., None])[..., 0]
+                 * (labels >= 0)).sum()
+        grads.append(torch.autograd.grad(score, attn, retain_graph=True)[0])
+    assert grads[-1][:, :, 0].abs().max() == 0
+    assert grads[0][:, :, 0].abs().max() > 0
+
+
+def test_unknown_loss_weight_key():
+    with pytest.raises(ValueError, match='Unknown loss_weights'):
+        MODELS.build(tiny_cfg(**{'loss_weights.itx': 1.0}))
+
+
+def test_missing_phrases_error_is_actionable():
+    model = MODELS.build(tiny_cfg())
+    data = batch(model)
+    for s in data['data_samples']:
+        s.set_metainfo(dict(phrases=[]))
+    with pytest.raises(ValueError, match='phrase_cfg'):
+        model(**data, mode='loss')
