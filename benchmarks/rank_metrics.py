@@ -20,9 +20,13 @@ argsort, and the same metrics (up to float summation order, < 1e-9).
         [--threads N]
 
 Times are the best of ``--repeat`` runs (half as many for the slow
-baselines); on a shared machine compare the ratios, not the times.
+baselines); on a shared machine compare the ratios, not the times. On an
+oversubscribed CPU (load above the core count) many small parallel kernels
+suffer more than one big sort: ``--threads 1`` then gives the steadier
+ratio.
 """
 import argparse
+import os
 import time
 
 import torch
@@ -166,8 +170,11 @@ def main():
             (lambda: None))
     sim, qp, gp = make_split()
     sim, qp, gp = sim.to(device), qp.to(device), gp.to(device)
+    load = (', load average %.1f' %
+            os.getloadavg()[0] if hasattr(os, 'getloadavg') else '')
     print(f'torch {torch.__version__}, device {device}, '
-          f'{torch.get_num_threads()} CPU threads')
+          f'{torch.get_num_threads()} CPU threads, {os.cpu_count()} CPUs'
+          f'{load}')
     counts = torch.bincount(gp)
     print(f'gallery images per id: mean {counts.float().mean():.2f}, '
           f'max {int(counts.max())}')

@@ -48,9 +48,10 @@ __all__ = ['rank_metrics', 'positive_ranks']
 ArrayLike = Union[torch.Tensor, np.ndarray, Sequence]
 
 # Temporary elements per chunk (chunk rows x positives x gallery size) when
-# ``chunk_size`` is None (about 6 bytes each): few enough kernel calls to be
-# robust on a busy CPU, large enough to keep a GPU busy.
-_CPU_CHUNK_ELEMENTS = 1 << 21
+# ``chunk_size`` is None; each costs about 6 bytes (48 MB on CPU). Few large
+# chunks matter more than cache fit: every tensor op is a parallel region,
+# and on a loaded CPU each one can stall on a descheduled worker thread.
+_CPU_CHUNK_ELEMENTS = 1 << 23
 _CUDA_CHUNK_ELEMENTS = 1 << 26
 
 
@@ -192,7 +193,7 @@ def positive_ranks(similarity: ArrayLike,
         gallery_pids: ``[G]`` integer identities of the gallery items.
         chunk_size (int, optional): at most this many query rows are
             compared at once. ``None`` bounds each chunk's temporaries to
-            about 2**21 elements (12 MB) on CPU (2**26 on GPU).
+            about 2**23 elements (48 MB) on CPU (2**26 on GPU).
 
     Returns:
         tuple: ``(ranks, offsets)``, a CSR layout: the ascending ranks of
@@ -221,6 +222,9 @@ def _positive_ranks(similarity, query_pids, gallery_pids, chunk_size):
                                    or chunk_size < 1):
         raise ValueError(
             f'chunk_size must be a positive int or None, got {chunk_size}')
+    # A NaN makes the sum NaN (so can opposite infinities: then look).
+    if bool(torch.isnan(similarity.sum())) and bool(similarity.isnan().any()):
+        raise ValueError('similarity contains NaN')
     device = similarity.device
     num_queries, num_gallery = similarity.shape
     order, start, count = _match_positives(query_pids, gallery_pids)
@@ -252,9 +256,6 @@ def _positive_ranks(similarity, query_pids, gallery_pids, chunk_size):
             q = queries[a:a + rows_per_chunk]
             pos = order[start[q].unsqueeze(1) + step]  # [C, n], ascending
             rows = similarity.index_select(0, q).to(dtype)
-            # a NaN makes the row sum NaN (so can opposite infinities)
-            if bool(torch.isnan(rows.sum())) and bool(rows.isnan().any()):
-                raise ValueError('similarity contains NaN')
             if use_sort:
                 r = _ranks_by_sort(rows, pos, arange)
             else:
@@ -290,8 +291,7 @@ def rank_metrics(similarity: ArrayLike,
 
     Args:
         similarity: ``[Q, G]`` tensor or array, higher = more similar. On
-            GPU the computation stays on GPU. A NaN in the row of a query
-            that has positives raises ``ValueError``.
+            GPU the computation stays on GPU. NaN raises ``ValueError``.
         query_pids: ``[Q]`` integer identities of the queries.
         gallery_pids: ``[G]`` integer identities of the gallery items.
         topk (int | Sequence[int]): the ``k`` of each reported ``R{k}``;
