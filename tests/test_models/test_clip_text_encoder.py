@@ -33,3 +33,16 @@ def test_openai_parameter_names():
               'transformer.resblocks.0.mlp.c_proj.bias',
               'transformer.resblocks.0.ln_2.bias', 'ln_final.weight'):
         assert k in keys, k
+
+
+def test_pools_last_real_token_with_bert_style_ids():
+    """With a WordPiece vocabulary the end token ([SEP]=3) is not the
+    largest id; the attention mask locates it."""
+    torch.manual_seed(0)
+    enc = MODELS.build(dict(type='CLIPTextEncoder', vocab_size=100,
+                            context_length=16, width=32, layers=1, heads=4))
+    ids = torch.tensor([[2, 50, 90, 3, 0], [2, 60, 3, 0, 0]])
+    mask = (ids > 0).long()
+    pooled, tokens = enc(ids, mask)
+    assert torch.allclose(pooled[0], tokens[0, 3])
+    assert torch.allclose(pooled[1], tokens[1, 2])

@@ -75,7 +75,9 @@ class CLIPTextEncoder(BaseModule):
 
     Forward: input_ids [B, L] (L <= context_length), attention_mask [B, L]
     -> ``(global [B, C], tokens [B, L, C])``; the global feature is the
-    final-norm token at the end-of-text position (the largest id of a row).
+    final-norm token at the end-of-text position: the last real token when
+    ``attention_mask`` is given (padding on the right), else the largest id
+    of a row (CLIP's vocabulary puts the end token last).
     """
 
     def __init__(self, vocab_size: int = 49408, context_length: int = 77,
@@ -115,5 +117,9 @@ class CLIPTextEncoder(BaseModule):
         # real tokens from attending to it.
         x = self.transformer(x, attn_mask=causal.to(x.dtype))
         x = self.ln_final(x)
-        eot = input_ids.argmax(dim=-1)
+        if attention_mask is not None:
+            # The end token is the last real token (any vocabulary).
+            eot = attention_mask.sum(dim=-1).long() - 1
+        else:
+            eot = input_ids.argmax(dim=-1)  # CLIP's end token has the top id
         return x[torch.arange(x.shape[0], device=x.device), eot], x
