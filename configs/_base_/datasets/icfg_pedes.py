@@ -1,6 +1,9 @@
-# ICFG-PEDES has no validation split: validation runs on test, so
-# the best checkpoint is NOT a fair result; report the last one. See the README section "Data preparation" for the layout.
+# ICFG-PEDES: see the README section "Data preparation" for the layout.
+# It has no validation split: 200 training identities are held out
+# (val_ids, same value on train and val) so that the best checkpoint is
+# chosen without looking at test.
 dataset_type = 'ICFGPEDES'
+val_ids = 200
 data_root = 'data/ICFG-PEDES'
 img_scale = (128, 384)  # (W, H), mmcv order
 
@@ -24,15 +27,15 @@ train_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(type=dataset_type, data_root=data_root, split='train',
-                 pipeline=train_pipeline),
+                 val_ids=val_ids, pipeline=train_pipeline),
 )
 val_dataloader = dict(
     batch_size=256,
     num_workers=8,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type=dataset_type, data_root=data_root, split='test',
-                 pipeline=test_pipeline),
+    dataset=dict(type=dataset_type, data_root=data_root, split='val',
+                 val_ids=val_ids, pipeline=test_pipeline),
 )
 test_dataloader = dict(
     batch_size=256,

@@ -13,9 +13,11 @@ model = dict(
     image_encoder=dict(
         type='ViTImageEncoder', arch='b', img_size=(384, 128), patch_size=16,
         drop_path_rate=0.1, norm_cfg=dict(type='LN', eps=1e-6)),
-    text_encoder=dict(type='BertTextEncoder', name_or_path=bert,
-                      num_layers=6),
-    fusion_encoder=dict(type='BertFusionEncoder', name_or_path=bert,
+    # BertConfig() defaults are bert-base-uncased's; weights come from the
+    # converted ALBEF checkpoint (load_from), so no hub access is needed.
+    text_encoder=dict(type='BertTextEncoder', config=dict(), num_layers=6,
+                      vocab_size=None),
+    fusion_encoder=dict(type='BertFusionEncoder', config=dict(),
                         num_layers=6, encoder_width=None),
     embed_dim=256,
     momentum=0.995,

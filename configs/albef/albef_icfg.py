@@ -1,0 +1,11 @@
+# ALBEF baseline (ITC + ITM, re-ranking by ITM) on ICFG-PEDES, initialised
+# from ALBEF's COCO-retrieval checkpoint converted with
+# tools/model_converters/albef2tbps.py (see the README model zoo).
+_base_ = [
+    '../_base_/models/albef_vit_b16_bert.py',
+    '../_base_/datasets/icfg_pedes.py',
+    '../_base_/schedules/albef_finetune.py',
+    '../_base_/default_runtime.py',
+]
+train_dataloader = dict(batch_size=32)  # x 4 GPUs = 128; queue 65536 / 128
+load_from = 'checkpoints/albef_mscoco_tbps.pth'
