@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModel
 
+from tbps.registry import MODELS
 from tbps.structures import TBPSDataSample, stack_pids
 
 
@@ -34,6 +35,14 @@ class BaseRetriever(BaseModel):
     @property
     def tokenizer(self):
         return self.data_preprocessor.tokenizer
+
+    def build_text_encoder(self, cfg: dict):
+        """Build a text encoder; ``vocab_size=None`` takes the tokenizer's
+        vocabulary size."""
+        cfg = dict(cfg)
+        if 'vocab_size' in cfg and cfg['vocab_size'] is None:
+            cfg['vocab_size'] = self.tokenizer.vocab_size
+        return MODELS.build(cfg)
 
     # -- features -------------------------------------------------------
     @abstractmethod

@@ -1,6 +1,5 @@
 """Dual-encoder retriever (CLIP style): independent image and text
 encoders, linear projections, alignment losses on global embeddings."""
-import copy
 from typing import Dict, List, Optional
 
 import torch
@@ -35,11 +34,8 @@ class DualEncoderRetriever(BaseRetriever):
                  init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
-        text_encoder = copy.deepcopy(text_encoder)
-        if 'vocab_size' in text_encoder and text_encoder['vocab_size'] is None:
-            text_encoder['vocab_size'] = self.tokenizer.vocab_size
         self.image_encoder = MODELS.build(image_encoder)
-        self.text_encoder = MODELS.build(text_encoder)
+        self.text_encoder = self.build_text_encoder(text_encoder)
         self.embed_dim = embed_dim
         self.image_proj = MODELS.build(image_proj or dict(
             type='LinearProjection', in_dim=self.image_encoder.embed_dim,

@@ -1,6 +1,5 @@
 """Fusion retriever: ALBEF's image/text encoders + cross-modal fusion
 encoder, the base of ALBEF, LAIP (BidirAtt + MPM), APTM and AGA."""
-import copy
 from typing import Dict, List, Optional
 
 import torch
@@ -54,11 +53,8 @@ class FusionRetriever(BaseRetriever):
                  data_preprocessor: Optional[dict] = None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
-        text_encoder = copy.deepcopy(text_encoder)
-        if 'vocab_size' in text_encoder and text_encoder['vocab_size'] is None:
-            text_encoder['vocab_size'] = self.tokenizer.vocab_size
         self.image_encoder = MODELS.build(image_encoder)
-        self.text_encoder = MODELS.build(text_encoder)
+        self.text_encoder = self.build_text_encoder(text_encoder)
         fusion_encoder = dict(fusion_encoder)
         if fusion_encoder.get('encoder_width', 0) is None:
             fusion_encoder['encoder_width'] = self.image_encoder.embed_dim
