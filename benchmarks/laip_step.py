@@ -1,0 +1,85 @@
+"""Training-step cost of LAIP vs ALBEF on the same batch.
+
+Builds ``configs/laip/laip_synth.py`` (or ``--config``) once, then times a
+full training step (forward, backward, optimizer) with the stage-1 loss
+weights (ITC + ITM = ALBEF) and with all LAIP losses, alternating the two
+so both see the same machine load. Prints the mean times and the ratio
+(goal: LAIP / ALBEF <= 1.6).
+"""
+import argparse
+import statistics
+import time
+
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+from tbps.registry import MODELS
+from tbps.structures import TBPSDataSample
+
+CAPTION = ('the man has long hair. he wears a purple jacket, long yellow '
+           'pants and gray shoes.')
+PHRASES = ['long hair', 'a purple jacket', 'long yellow pants', 'gray shoes']
+STAGES = dict(albef=dict(triplet=0.0, mlm=0.0, local=0.0),
+              laip=dict(triplet=1.0, mlm=1.0, local=1.0))
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument('--config', default='configs/laip/laip_synth.py')
+    parser.add_argument('--batch-size', type=int, default=32)
+    parser.add_argument('--steps', type=int, default=6)
+    parser.add_argument('--threads', type=int, default=None)
+    return parser.parse_args()
+
+
+def make_batch(model, cfg, batch_size):
+    h, w = cfg.model.image_encoder.img_size
+    imgs = [torch.randint(0, 255, (3, h, w), dtype=torch.uint8)
+            for _ in range(batch_size)]
+    samples = [TBPSDataSample(metainfo=dict(
+        caption=CAPTION, phrases=PHRASES, pid=i // 2, modality='pair'))
+        for i in range(batch_size)]
+    return model.data_preprocessor(dict(inputs=imgs, data_samples=samples),
+                                   True)
+
+
+def step(model, optimizer, data):
+    start = time.perf_counter()
+    losses = model(**data, mode='loss')
+    sum(losses.values()).backward()
+    optimizer.step()
+    optimizer.zero_grad()
+    return time.perf_counter() - start
+
+
+def main():
+    args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    init_default_scope('tbps')
+    cfg = Config.fromfile(args.config)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.train()
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    data = make_batch(model, cfg, args.batch_size)
+    times = {k: [] for k in STAGES}
+    for i in range(args.steps + 1):
+        for name, weights in STAGES.items():
+            model.loss_weights.update(weights)
+            t = step(model, optimizer, data)
+            if i:  # the first round warms up
+                times[name].append(t)
+    albef = statistics.mean(times['albef'])
+    laip = statistics.mean(times['laip'])
+    print(f'config {args.config}, batch {args.batch_size}, '
+          f'{torch.get_num_threads()} threads, {args.steps} steps each')
+    print(f'  ALBEF step (ITC + ITM)          {albef * 1e3:8.1f} ms')
+    print(f'  LAIP step (+ triplet, MPM, BidirAtt) {laip * 1e3:8.1f} ms')
+    print(f'  ratio LAIP / ALBEF: {laip / albef:.2f}x (goal <= 1.6x)')
+
+
+if __name__ == '__main__':
+    main()
