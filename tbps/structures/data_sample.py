@@ -15,7 +15,8 @@ class TBPSDataSample(BaseDataElement):
     ``img_path`` (str), ``caption`` (str), ``modality`` (one of
     :data:`MODALITIES`), ``sample_idx`` (index in the dataset),
     ``attributes`` (LongTensor [27] in {1, 0, -1}, MALS order),
-    ``phrases`` (list of ``(start, end)`` word spans of noun phrases).
+    ``phrases`` (list[str], the caption's noun phrases, see
+    :mod:`tbps.datasets.phrases`).
 
     The model adds prediction fields such as ``image_feat`` / ``text_feat``
     ([D] tensors) in ``predict`` mode.
