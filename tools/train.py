@@ -4,6 +4,7 @@ import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
+from mmengine.dist import barrier
 from mmengine.runner import Runner
 
 from tbps.utils import register_all_modules
@@ -70,6 +71,8 @@ def test_best_checkpoint(runner: Runner) -> dict:
     """Load the best-by-validation weights (if any) and run the test loop."""
     best = runner.message_hub.get_info('best_ckpt')
     if best:
+        # Every rank knows the path, only rank 0 writes the file: wait for it.
+        barrier()
         runner.logger.info(f'Testing the best validation checkpoint {best}')
         runner.load_checkpoint(best)
     else:
