@@ -47,3 +47,11 @@ def test_synth_tokenizer_knows_grammar_words():
     unk = tok.hf.unk_token_id
     assert unk not in ids.tolist()
     assert isinstance(ids, torch.Tensor)
+
+
+def test_bert_tokenizer_without_vocabulary_fails_loudly(tmp_path):
+    import pytest
+    (tmp_path / 'config.json').write_text('{"model_type": "bert"}')
+    with pytest.raises(FileNotFoundError, match='no WordPiece vocabulary'):
+        TOKENIZERS.build(dict(type='BertTokenizer',
+                              name_or_path=str(tmp_path)))

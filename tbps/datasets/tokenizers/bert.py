@@ -32,8 +32,16 @@ def _hf_bert_tokenizer(name_or_path: Optional[str], vocab_file: Optional[str],
         raise ValueError('BertTokenizer needs `name_or_path` (a model name or '
                          'folder) or `vocab_file`.')
     local_only = os.environ.get('HF_HUB_OFFLINE', '0') == '1'
-    return BertTokenizerFast.from_pretrained(
+    tokenizer = BertTokenizerFast.from_pretrained(
         name_or_path, do_lower_case=do_lower_case, local_files_only=local_only)
+    if len(tokenizer) <= len(tokenizer.all_special_ids):
+        # transformers 5 falls back to a specials-only vocabulary when no
+        # vocabulary file is found; never train with that silently.
+        raise FileNotFoundError(
+            f'BertTokenizer: no WordPiece vocabulary found for '
+            f'{name_or_path!r} (offline or missing files). Download it once '
+            'with internet access, or pass a local folder / vocab_file.')
+    return tokenizer
 
 
 @TOKENIZERS.register_module()
