@@ -7,6 +7,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 from tbps.utils import register_all_modules
+from tbps.utils.fileio import dump_json_atomic
 from tbps.utils.dist_env import finish_distributed, prepare_distributed
 
 
@@ -50,13 +51,9 @@ def main():
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
     if args.out:
-        import json
         from mmengine.dist import is_main_process
         if is_main_process():
-            tmp = args.out + '.tmp'
-            with open(tmp, 'w') as f:
-                json.dump(metrics, f, indent=2)
-            os.replace(tmp, args.out)
+            dump_json_atomic(metrics, args.out, indent=2)
     finish_distributed()
 
 

@@ -29,11 +29,12 @@ import json
 import logging
 import os
 import os.path as osp
-import tempfile
 from functools import lru_cache
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from mmengine.logging import print_log
+
+from tbps.utils.fileio import dump_json_atomic
 
 #: Noun-phrase chunk grammar (PTB tags): optional determiners / possessives /
 #: numbers, then adjectives or participles (``"black and white"``
@@ -266,23 +267,6 @@ def _read_cache(cache_file: str) -> dict:
     return cache
 
 
-def _write_atomic(obj: dict, path: str) -> None:
-    """Write JSON to a temp file in the same folder, then ``os.replace``."""
-    folder = osp.dirname(osp.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix='.' + osp.basename(path) + '.',
-                               suffix='.tmp', dir=folder)
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as f:
-            json.dump(obj, f, ensure_ascii=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def load_or_build_phrase_cache(captions: Iterable[str], cache_file: str,
                                backend: str = 'auto') -> Dict[str, List[str]]:
     """Phrases of every caption, parsing only those not yet cached.
@@ -322,9 +306,10 @@ def load_or_build_phrase_cache(captions: Iterable[str], cache_file: str,
                 phrases.update(zip(todo, parser.parse_many(todo)))
                 used = set(filter(None, cache.get('backend', '').split('+')))
                 used.add(parser.backend)
-                _write_atomic(
+                dump_json_atomic(
                     dict(backend='+'.join(sorted(used)),
-                         grammar=PHRASE_GRAMMAR, phrases=phrases), cache_file)
+                         grammar=PHRASE_GRAMMAR, phrases=phrases), cache_file,
+                    ensure_ascii=False)
                 print_log(f'Parsed {len(todo)} captions with {parser}; '
                           f'phrase cache {cache_file} holds {len(phrases)}.',
                           logger='current')

@@ -25,10 +25,10 @@ import os
 import os.path as osp
 import pickle
 import sys
-import tempfile
 
 import torch
 
+from tbps.utils.fileio import atomic_open
 from tbps.models.utils.albef_convert import (compare_with_model,
                                              convert_albef_state_dict,
                                              format_report,
@@ -96,22 +96,10 @@ def cached_path(src: str):
 
 
 def save_atomic(obj, dst: str) -> None:
-    """``torch.save`` to a temporary file next to ``dst``, then rename: a
-    failure never leaves a partial ``dst`` (an old one stays intact)."""
-    folder = osp.dirname(osp.abspath(dst))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(dst)}.',
-                               suffix='.tmp', dir=folder)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    """``torch.save`` to ``dst`` atomically: a failure never leaves a partial
+    ``dst`` (an old one stays intact)."""
+    with atomic_open(dst, 'wb') as f:
+        torch.save(obj, f)
 
 
 def check_config(state_dict, config: str) -> dict:

@@ -1,0 +1,33 @@
+"""Atomic file writes: nothing half-written is ever left at the target."""
+import json
+import os
+import os.path as osp
+import tempfile
+from contextlib import contextmanager
+
+
+@contextmanager
+def atomic_open(path: str, mode: str = 'w', encoding=None):
+    """Open a temporary file next to ``path``; on a clean exit it is synced
+    and renamed onto ``path`` (``os.replace``), on an error it is removed
+    and an existing ``path`` stays intact."""
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(path)}.',
+                               suffix='.tmp', dir=folder)
+    try:
+        with os.fdopen(fd, mode, encoding=encoding) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def dump_json_atomic(obj, path: str, **json_kwargs) -> None:
+    """``json.dump`` to ``path`` atomically."""
+    with atomic_open(path, 'w', encoding='utf-8') as f:
+        json.dump(obj, f, **json_kwargs)
