@@ -20,6 +20,24 @@ def tiny_synth_root(tmp_path_factory):
     return str(root)
 
 
+@pytest.fixture(scope='session')
+def tiny_cli_options():
+    """``--cfg-options`` for a seconds-long CLI run of a synth config on a
+    given data root: no workers, batch 8, one-layer encoders."""
+    def options(root):
+        opts = []
+        for loader in ('train_dataloader', 'val_dataloader',
+                       'test_dataloader'):
+            opts += [f'{loader}.dataset.data_root={root}',
+                     f'{loader}.num_workers=0',
+                     f'{loader}.persistent_workers=False']
+        return opts + ['train_dataloader.batch_size=8',
+                       'train_cfg.val_interval=1',
+                       'model.image_encoder.arch.num_layers=1',
+                       'model.text_encoder.layers=1']
+    return options
+
+
 @pytest.fixture(autouse=True)
 def _tbps_scope():
     from mmengine.registry import init_default_scope

@@ -22,19 +22,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _options(root):
-    # as tests/test_tools/test_train_test_cli.py (8 per rank: global 16)
-    opts = []
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        opts += [f'{loader}.dataset.data_root={root}',
-                 f'{loader}.num_workers=0',
-                 f'{loader}.persistent_workers=False']
-    return opts + ['train_dataloader.batch_size=8',
-                   'train_cfg.val_interval=1',
-                   'model.image_encoder.arch.num_layers=1',
-                   'model.text_encoder.layers=1']
-
-
 def _run(args, cwd, timeout=240):
     """Run in its own process group; on timeout kill the whole group (the
     torchrun agent and its workers) and fail: a hang is a failure."""
@@ -53,9 +40,10 @@ def _run(args, cwd, timeout=240):
     return out
 
 
-def test_torchrun_two_processes_train_val_test(tiny_synth_root, tmp_path):
+def test_torchrun_two_processes_train_val_test(tiny_synth_root, tmp_path,
+                                               tiny_cli_options):
     work = str(tmp_path / 'work')
-    opts = _options(tiny_synth_root)
+    opts = tiny_cli_options(tiny_synth_root)
     # cwd=tmp_path: mmengine's CPU result collection makes ./.dist_test
     log = _run(['-m', 'torch.distributed.run', '--nproc_per_node', '2',
                 '--master_addr', '127.0.0.1',

@@ -12,18 +12,6 @@ import pytest
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-def cli_options(root):
-    opts = []
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        opts += [f'{loader}.dataset.data_root={root}',
-                 f'{loader}.num_workers=0',
-                 f'{loader}.persistent_workers=False']
-    return opts + ['train_dataloader.batch_size=8',
-                   'train_cfg.val_interval=1',
-                   'model.image_encoder.arch.num_layers=1',
-                   'model.text_encoder.layers=1']
-
-
 def run(args, cwd=REPO_ROOT):
     env = dict(os.environ, PYTHONPATH=REPO_ROOT, HF_HUB_OFFLINE='1')
     proc = subprocess.run([sys.executable] + args, cwd=cwd, env=env,
@@ -34,9 +22,10 @@ def run(args, cwd=REPO_ROOT):
 
 @pytest.mark.parametrize('config', ['configs/clip/clip_synth.py'])
 def test_train_best_checkpoint_test_and_resume(config, tiny_synth_root,
+                                               tiny_cli_options,
                                                tmp_path):
     work = str(tmp_path / 'work')
-    opts = cli_options(tiny_synth_root)
+    opts = tiny_cli_options(tiny_synth_root)
     log = run(['tools/train.py', config, '--work-dir', work, '--test',
                '--cfg-options', 'train_cfg.max_epochs=1'] + opts)
     best = glob.glob(osp.join(work, 'best_R1_epoch_*.pth'))
