@@ -1,8 +1,12 @@
+from .cmpm import CMPMLoss
 from .fusion_triplet import FusionTripletLoss
+from .id_loss import IDLoss
 from .infonce import InfoNCELoss
 from .masked_token import MaskedTokenLoss
 from .momentum_itc import MomentumITCLoss
+from .sdm import SDMLoss
 from .utils import diagonal_targets, pid_targets
 
-__all__ = ['FusionTripletLoss', 'InfoNCELoss', 'MaskedTokenLoss',
-           'MomentumITCLoss', 'diagonal_targets', 'pid_targets']
+__all__ = ['CMPMLoss', 'FusionTripletLoss', 'IDLoss', 'InfoNCELoss',
+           'MaskedTokenLoss', 'MomentumITCLoss', 'SDMLoss',
+           'diagonal_targets', 'pid_targets']

@@ -1,0 +1,57 @@
+"""Identity (instance) classification loss shared by both modalities."""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from tbps.registry import MODELS
+
+
+@MODELS.register_module()
+class IDLoss(nn.Module):
+    """L = 1/2 [ CE(W v + b, y) + CE(W t + b, y) ]
+
+    One linear classifier (W, b) over the training identities is applied to
+    the image and the text embedding of each pair, so both modalities are
+    pushed towards the same identity prototypes (Zheng et al., "Dual-path
+    convolutional image-text embeddings", 2017; IRRA's ID loss). As in IRRA
+    the inputs are the global embeddings after the projection into the joint
+    space, not normalised (``embed_dim`` wide, 512 for CLIP ViT-B/16), and
+    the classifier starts at W ~ N(0, 0.001^2), b = 0.
+
+    The loss module owns the classifier (``classifier.weight`` /
+    ``classifier.bias`` under ``losses.<name>`` in a retriever's state
+    dict). Each row is classified on its own, so nothing is gathered across
+    ranks: DDP's gradient average already gives the global-batch mean.
+
+    Args:
+        num_classes (int): Number of training identities; training pids
+            must lie in ``0..num_classes-1`` (datasets remap them).
+        in_dim (int): Embedding size.
+        label_smoothing (float): Cross-entropy label smoothing (0 in IRRA).
+        init_std (float): Std of the classifier weight init.
+        loss_weight (float): Multiplier of the returned loss.
+    """
+
+    def __init__(self, num_classes: int, in_dim: int = 512,
+                 label_smoothing: float = 0.0, init_std: float = 0.001,
+                 loss_weight: float = 1.0):
+        super().__init__()
+        self.num_classes = num_classes
+        self.label_smoothing = label_smoothing
+        self.loss_weight = loss_weight
+        self.classifier = nn.Linear(in_dim, num_classes)
+        nn.init.normal_(self.classifier.weight, std=init_std)
+        nn.init.zeros_(self.classifier.bias)
+
+    def forward(self, image_feats: torch.Tensor, text_feats: torch.Tensor,
+                pids: torch.Tensor) -> torch.Tensor:
+        """image_feats, text_feats: [B, in_dim]; pids: [B] -> scalar."""
+        if pids.numel() and int(pids.max()) >= self.num_classes:
+            raise ValueError(
+                f'IDLoss: pid {int(pids.max())} >= num_classes '
+                f'{self.num_classes}; set num_classes (model.losses.<name>.'
+                'num_classes) to the number of training identities.')
+        loss = sum(F.cross_entropy(self.classifier(feats.float()), pids,
+                                   label_smoothing=self.label_smoothing)
+                   for feats in (image_feats, text_feats)) / 2
+        return self.loss_weight * loss
