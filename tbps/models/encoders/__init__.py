@@ -1,5 +1,7 @@
 from .bert_text import BertTextEncoder
 from .clip_text import CLIPTextEncoder
+from .clip_vision import CLIPVisionEncoder
 from .vit import ViTImageEncoder
 
-__all__ = ['BertTextEncoder', 'CLIPTextEncoder', 'ViTImageEncoder']
+__all__ = ['BertTextEncoder', 'CLIPTextEncoder', 'CLIPVisionEncoder',
+           'ViTImageEncoder']
