@@ -1,0 +1,212 @@
+"""Convert an OpenAI CLIP (ViT) checkpoint to a tbps ``DualEncoderRetriever``
+one (CLIPVisionEncoder + CLIPTextEncoder + projection necks).
+
+Examples::
+
+    # download OpenAI's ViT-B/16 (sha256 checked) and convert for 384x128
+    python tools/model_converters/clip2tbps.py
+    # the same, explicitly, checked against a config's model
+    python tools/model_converters/clip2tbps.py \
+        checkpoints/clip_vit_b16_openai_tbps.pth --src ViT-B/16 \
+        --img-size 384 128 --config configs/clip/clip_cuhk.py
+    # a file downloaded by hand (TorchScript archive or state dict)
+    python tools/model_converters/clip2tbps.py --src ~/.cache/clip/ViT-B-16.pt
+
+``--src`` is a model name (``ViT-B/32``, ``ViT-B/16``, ``ViT-L/14``), an
+http(s) URL or a local file. URLs are downloaded once into torch hub's cache
+(``$TORCH_HOME/hub/checkpoints``) and checked against the sha256 that
+OpenAI's URLs carry in their path (or ``--sha256``); a cached file with the
+wrong hash is downloaded again. OpenAI's files are TorchScript archives
+(read with ``torch.jit.load(..., map_location='cpu').state_dict()``); plain
+state dicts (open_clip / ``torch.save``) work too. Weights are stored in
+float32 and the image position embedding is resized to ``--img-size``
+(default: the ``--config``'s image size, else 384x128). The output
+``{'state_dict', 'meta'}`` is written atomically and loads with ``load_from``
+(the CLIP configs use ``checkpoints/clip_vit_b16_openai_tbps.pth``) or
+mmengine's ``load_checkpoint``. See :mod:`tbps.models.utils.clip_convert`
+for the key mapping.
+"""
+import argparse
+import hashlib
+import os
+import os.path as osp
+import sys
+import warnings
+from urllib.parse import urlparse
+
+import torch
+
+from tbps.models.utils.albef_convert import compare_with_model
+from tbps.models.utils.clip_convert import (OPENAI_CLIP_URLS,
+                                            convert_clip_state_dict,
+                                            format_clip_report,
+                                            load_openai_clip,
+                                            sha256_from_url)
+from tbps.utils.fileio import atomic_open
+
+DEFAULT_SRC = 'ViT-B/16'
+DEFAULT_DST = 'checkpoints/clip_vit_b16_openai_tbps.pth'
+DEFAULT_IMG_SIZE = (384, 128)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Convert an OpenAI CLIP ViT checkpoint to tbps '
+        '(DualEncoderRetriever).')
+    parser.add_argument('dst', nargs='?', default=DEFAULT_DST,
+                        help=f'output file (default {DEFAULT_DST})')
+    parser.add_argument(
+        '--src', default=DEFAULT_SRC,
+        help=f'model name ({", ".join(OPENAI_CLIP_URLS)}), http(s) URL or '
+        f'local file (default {DEFAULT_SRC})')
+    parser.add_argument('--sha256', help='expected sha256 (or a prefix) of '
+                        'a downloaded file; default: the one in the URL')
+    parser.add_argument('--img-size', type=int, nargs=2, metavar=('H', 'W'),
+                        help='target image size for the position embedding '
+                        '(default: the config\'s, else 384 128)')
+    parser.add_argument('--config', help='tbps config whose model the '
+                        'result is checked against (and whose image size '
+                        'is the default target)')
+    parser.add_argument(
+        '--proj-bias', action=argparse.BooleanOptionalAction, default=True,
+        help='write zero biases for image_proj/text_proj (the default '
+        'LinearProjection has a bias); --no-proj-bias for bias=False necks')
+    parser.add_argument('--keep-dtype', action='store_true',
+                        help='keep the source dtype (OpenAI: float16) '
+                        'instead of float32')
+    return parser.parse_args(argv)
+
+
+def is_url(src: str) -> bool:
+    return src.startswith(('http://', 'https://'))
+
+
+def sha256_of(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def download(url: str, sha256=None, log=print) -> str:
+    """Local copy of ``url`` in torch hub's cache, verified against
+    ``sha256`` (default: the hash in an OpenAI URL). A cached file with a
+    wrong hash is replaced; a download with a wrong hash raises and leaves
+    nothing behind."""
+    expected = (sha256 or sha256_from_url(url) or '').lower() or None
+    folder = osp.join(torch.hub.get_dir(), 'checkpoints')
+    os.makedirs(folder, exist_ok=True)
+    path = osp.join(folder, osp.basename(urlparse(url).path))
+    if osp.isfile(path):
+        if expected is None or sha256_of(path).startswith(expected):
+            log(f'using cached {path}')
+            return path
+        warnings.warn(f'{path} does not match sha256 {expected}; '
+                      'downloading it again.')
+    if expected is None:
+        warnings.warn(f'No sha256 known for {url}; the download is not '
+                      'verified (pass --sha256).')
+    log(f'downloading {url} to {path}')
+    torch.hub.download_url_to_file(url, path, hash_prefix=expected,
+                                   progress=True)
+    return path
+
+
+def resolve_source(src: str, sha256=None, log=print):
+    """``(local path, trusted)``: names and URLs are downloaded (and loaded
+    without full unpickling), local files are the user's own."""
+    if src in OPENAI_CLIP_URLS:
+        src = OPENAI_CLIP_URLS[src]
+    if is_url(src):
+        return download(src, sha256, log), False
+    path = osp.expanduser(src)
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'CLIP checkpoint {src!r} not found (a local file, an http(s) '
+            f'URL or one of {list(OPENAI_CLIP_URLS)}).')
+    return path, True
+
+
+def save_atomic(obj, dst: str) -> None:
+    """``torch.save`` to ``dst`` atomically: a failure never leaves a partial
+    ``dst`` (an old one stays intact)."""
+    with atomic_open(dst, 'wb') as f:
+        torch.save(obj, f)
+
+
+def build_config_model(config: str):
+    from mmengine.config import Config
+
+    from tbps.registry import MODELS
+    from tbps.utils import register_all_modules
+    register_all_modules()
+    cfg = Config.fromfile(config)
+    return cfg, MODELS.build(cfg.model)
+
+
+def convert(src: str = DEFAULT_SRC, dst: str = DEFAULT_DST, img_size=None,
+            config: str = None, sha256: str = None, proj_bias: bool = True,
+            keep_dtype: bool = False, log=print) -> dict:
+    """Convert ``src`` into ``dst``; returns the report (with ``config``,
+    also ``comparison``). Raises before writing if the config model
+    rejects the result (shape mismatches)."""
+    path, trusted = resolve_source(src, sha256, log)
+    model = None
+    if config is not None:
+        try:
+            cfg, model = build_config_model(config)
+        except Exception as err:  # e.g. a dataset-free build failing
+            log(f'WARNING: could not build the model of {config} to check '
+                f'the keys: {type(err).__name__}: {err}')
+        else:
+            if img_size is None:
+                img_size = cfg.model.get('image_encoder', {}).get('img_size')
+    if img_size is None:
+        img_size = DEFAULT_IMG_SIZE
+    checkpoint, kind = load_openai_clip(path, trusted=trusted)
+    state_dict, report = convert_clip_state_dict(
+        checkpoint, img_size=img_size, proj_bias=proj_bias,
+        dtype=None if keep_dtype else torch.float32)
+    report['source_format'] = kind
+    comparison = None
+    if model is not None:
+        comparison = compare_with_model(state_dict, model)
+        report['comparison'] = comparison
+    log(f'source: {src} ({kind})')
+    log(format_clip_report(report, comparison))
+    if comparison is not None and comparison['errors']:
+        raise ValueError(f'The converted weights do not fit the model of '
+                         f'{config}; nothing written to {dst}.')
+    if comparison is not None and comparison['missing']:
+        log('WARNING: the config model has parameters the checkpoint does '
+            'not provide; they keep their initialisation.')
+    meta = dict(
+        source=src,
+        source_sha256=sha256_of(path),
+        source_format=kind,
+        converter='tools/model_converters/clip2tbps.py',
+        img_size=tuple(int(s) for s in img_size),
+        patch_grid=report['dst_grid'],
+        source_patch_grid=report['src_grid'],
+        embed_dim=report['embed_dim'],
+        temperature=report['temperature'],
+        proj_bias=proj_bias,
+        dropped={k: len(v) for k, v in report['dropped'].items()},
+        unmapped=list(report['unmapped']),
+    )
+    save_atomic(dict(state_dict=state_dict, meta=meta), dst)
+    log(f'saved {len(state_dict)} tensors to {dst}')
+    return report
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    convert(args.src, args.dst, img_size=args.img_size, config=args.config,
+            sha256=args.sha256, proj_bias=args.proj_bias,
+            keep_dtype=args.keep_dtype)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
