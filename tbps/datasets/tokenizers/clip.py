@@ -13,8 +13,14 @@ class CLIPTokenizer:
     The text encoder pools at the end token, the largest id in a row.
 
     A ``<|mask|>`` token for masked language modelling is not part of CLIP's
-    49408-token vocabulary; :attr:`mask_token_id` is the id IRRA uses
-    (49405, the last merge entry before the two special tokens).
+    49408-token vocabulary. :attr:`mask_token_id` is 49405, as in IRRA
+    (``utils/simple_tokenizer.py``): IRRA builds OpenAI's vocabulary, pops
+    its last merge entry (``jekyll</w>``, id 49405) and appends
+    ``<|mask|>``, ``<|startoftext|>``, ``<|endoftext|>`` as 49405-49407, so
+    the mask token reuses that row of the pretrained token embedding and
+    the size stays 49408. IRRA masks only ids in (0, 49405) and draws random
+    replacements from [1, 49405). This BPE (open_clip's) still maps the
+    word "jekyll" to 49405.
     """
 
     MASK_TOKEN_ID = 49405
