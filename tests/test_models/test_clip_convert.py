@@ -74,17 +74,16 @@ def reference():
 
 def tbps_cfg(img_size=(224, 224)):
     cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/clip/clip_synth.py'))
-    cfg.merge_from_dict({
-        'model.image_encoder': dict(
-            type='CLIPVisionEncoder', width=VISION['width'],
-            layers=VISION['layers'], heads=VISION['width'] // 64,
-            patch_size=VISION['patch'], img_size=img_size),
-        'model.text_encoder': dict(
-            type='CLIPTextEncoder', vocab_size=TEXT['vocab'],
-            context_length=TEXT['context'], width=TEXT['width'],
-            layers=TEXT['layers'], heads=TEXT['width'] // 64),
-        'model.embed_dim': EMBED,
-    })
+    # Whole encoder dicts replaced (not merged with the synth sizes).
+    cfg.model.image_encoder = dict(
+        type='CLIPVisionEncoder', width=VISION['width'],
+        layers=VISION['layers'], heads=VISION['width'] // 64,
+        patch_size=VISION['patch'], img_size=img_size)
+    cfg.model.text_encoder = dict(
+        type='CLIPTextEncoder', vocab_size=TEXT['vocab'],
+        context_length=TEXT['context'], width=TEXT['width'],
+        layers=TEXT['layers'], heads=TEXT['width'] // 64)
+    cfg.model.embed_dim = EMBED
     return cfg
 
 
