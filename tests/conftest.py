@@ -23,7 +23,8 @@ def tiny_synth_root(tmp_path_factory):
 @pytest.fixture(scope='session')
 def tiny_cli_options():
     """``--cfg-options`` for a seconds-long CLI run of a synth config on a
-    given data root: no workers, batch 8, one-layer encoders."""
+    given data root: no workers, batch 8, one-layer encoders (the CLIP
+    synth config's CLIPVisionEncoder / CLIPTextEncoder)."""
     def options(root):
         opts = []
         for loader in ('train_dataloader', 'val_dataloader',
@@ -33,7 +34,7 @@ def tiny_cli_options():
                      f'{loader}.persistent_workers=False']
         return opts + ['train_dataloader.batch_size=8',
                        'train_cfg.val_interval=1',
-                       'model.image_encoder.arch.num_layers=1',
+                       'model.image_encoder.layers=1',
                        'model.text_encoder.layers=1']
     return options
 

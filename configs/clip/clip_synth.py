@@ -1,4 +1,5 @@
-# CLIP-style baseline on the embedded SynthPEDES, small enough for a CPU.
+# CLIP-style baseline on the embedded SynthPEDES, small enough for a CPU:
+# randomly initialised (no OpenAI weights, load_from stays None).
 _base_ = [
     '../_base_/models/clip_vit_b16.py',
     '../_base_/datasets/synth_pedes.py',
@@ -10,10 +11,8 @@ model = dict(
     data_preprocessor=dict(
         tokenizer=dict(_delete_=True, type='SynthPEDESTokenizer'),
         mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375)),
-    image_encoder=dict(
-        arch=dict(_delete_=True, embed_dims=128, num_layers=4, num_heads=4,
-                  feedforward_channels=512),
-        img_size=(64, 32), patch_size=8, pre_norm=False, drop_path_rate=0.0),
+    image_encoder=dict(width=128, layers=4, heads=4, patch_size=8,
+                       img_size=(64, 32)),
     text_encoder=dict(vocab_size=None, context_length=64, width=128,
                       layers=3, heads=4),
     embed_dim=128,
@@ -32,3 +31,4 @@ param_scheduler = [
 train_cfg = dict(max_epochs=max_epochs, val_interval=2)
 default_hooks = dict(logger=dict(interval=20))
 auto_scale_lr = dict(base_batch_size=32)
+load_from = None  # trained from scratch: OpenAI weights do not fit 128-d

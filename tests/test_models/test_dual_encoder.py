@@ -9,7 +9,7 @@ from tbps.structures import TBPSDataSample
 def tiny_clip_cfg():
     cfg = Config.fromfile('configs/clip/clip_synth.py')
     cfg.model.data_preprocessor.tokenizer = dict(type='CLIPTokenizer')
-    cfg.model.image_encoder.arch.num_layers = 1
+    cfg.model.image_encoder.layers = 1
     cfg.model.text_encoder.layers = 1
     return cfg.model
 
@@ -29,7 +29,7 @@ def test_loss_backward_reaches_both_encoders():
     losses = model(**data, mode='loss')
     assert set(losses) == {'loss_itc'}
     losses['loss_itc'].backward()
-    assert model.image_encoder.backbone.cls_token.grad.abs().sum() > 0
+    assert model.image_encoder.class_embedding.grad.abs().sum() > 0
     assert model.text_encoder.token_embedding.weight.grad.abs().sum() > 0
     assert model.losses['itc'].log_inv_temperature.grad is not None
 

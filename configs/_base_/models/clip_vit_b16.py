@@ -1,5 +1,16 @@
-# CLIP-style dual encoder: ViT-B/16 image encoder at 384x128 (24x8 patches)
-# and CLIP's 12-layer text transformer, 512-d joint space, InfoNCE.
+# CLIP dual encoder (IRRA / CLIP baseline): OpenAI CLIP ViT-B/16 image
+# encoder at 384x128 (24x8 patches) and CLIP's 12-layer text transformer,
+# 512-d joint space, InfoNCE with temperature 0.02.
+#
+# OpenAI weights: the method configs set
+#     load_from = 'checkpoints/clip_vit_b16_openai_tbps.pth'
+# (a `load_from` here would clash with default_runtime.py's among the
+# `_base_` files), made by
+#     python tools/model_converters/clip2tbps.py
+# which downloads ViT-B-16.pt (sha256 checked), maps OpenAI's keys onto
+# image_encoder / text_encoder, transposes visual.proj / text_projection into
+# image_proj / text_proj (zero biases) and resizes the 14x14 position grid to
+# 24x8 (CLIPVisionEncoder also resizes a square grid on load).
 model = dict(
     type='DualEncoderRetriever',
     data_preprocessor=dict(
@@ -9,12 +20,12 @@ model = dict(
         std=(68.501, 66.632, 70.323),
     ),
     image_encoder=dict(
-        type='ViTImageEncoder',
-        arch='b',
-        img_size=(384, 128),
+        type='CLIPVisionEncoder',
+        width=768,
+        layers=12,
+        heads=12,
         patch_size=16,
-        pre_norm=True,  # CLIP's ln_pre
-        drop_path_rate=0.1,
+        img_size=(384, 128),
     ),
     text_encoder=dict(
         type='CLIPTextEncoder',
