@@ -1,4 +1,5 @@
 from .bidir_attention import BidirAttentionPooling
+from .irr_head import IRRHead
 from .itm_head import ITMHead, MaskedTokenHead
 
-__all__ = ['BidirAttentionPooling', 'ITMHead', 'MaskedTokenHead']
+__all__ = ['BidirAttentionPooling', 'IRRHead', 'ITMHead', 'MaskedTokenHead']
