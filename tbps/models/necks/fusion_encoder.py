@@ -141,6 +141,101 @@ class BertFusionEncoder(BaseModule):
             hidden = layer.feed_forward_chunk(hidden)
         return hidden, kept
 
+    # -- many captions against few images (re-ranking) -----------------
+    def text_prefix(self, text_tokens: torch.Tensor,
+                    text_mask: torch.Tensor) -> KeyValue:
+        """The image-independent start of :meth:`forward`: layer 0's
+        self-attention output [B, L, C] and its cross-attention query
+        projection [B, L, C]. A caption scored against many images needs
+        them once; see :meth:`fused_cls_from_prefix`."""
+        layer = self.layer[0]
+        hidden = layer.attention(text_tokens,
+                                 additive_mask(text_mask, text_tokens.dtype))[0]
+        return hidden, layer.crossattention.self.query(hidden)
+
+    def fused_cls_from_prefix(self, prefix: KeyValue, text_mask: torch.Tensor,
+                              image_kv: List[KeyValue],
+                              kv_index: torch.Tensor,
+                              image_mask: Optional[torch.Tensor] = None
+                              ) -> torch.Tensor:
+        """Fused [CLS] token [B, C] of B caption/image pairs, equal to
+        ``forward(text_tokens, text_mask, image_mask=image_mask,
+        image_kv=image_kv, kv_index=kv_index)[0][:, 0]``, for pairs that
+        share images.
+
+        Skips work the [CLS] output does not need: layer 0's
+        self-attention (``prefix``, the :meth:`text_prefix` rows of the B
+        captions) and, in the last layer, every row but [CLS]. The captions
+        paired with one image attend to its keys/values together, as one
+        attention over their stacked token rows (softmax is per row), so
+        keys/values are never copied per pair. No attention maps, no
+        dropout: for inference.
+
+        Args:
+            prefix: ``(hidden, query)`` [B, L, C] each.
+            text_mask: [B, L] 1 for real tokens.
+            image_kv: :meth:`image_key_values` of G images.
+            kv_index: [B] the image (0..G-1) of each pair.
+            image_mask: [G, N] 1 for real image tokens (default all).
+        """
+        hidden, query = prefix
+        order = torch.argsort(kv_index, stable=True)
+        images, counts = torch.unique_consecutive(kv_index[order],
+                                                  return_counts=True)
+        groups = list(zip(images.tolist(), counts.tolist()))
+        hidden, query = hidden[order], query[order]
+        self_mask = additive_mask(text_mask[order], hidden.dtype)
+        last = len(self.layer) - 1
+        for i, layer in enumerate(self.layer):
+            if i == last:  # from here on only the [CLS] row matters
+                if i == 0:
+                    hidden, query = hidden[:, :1], query[:, :1]
+                else:
+                    hidden = self._cls_self_attend(layer.attention, hidden,
+                                                   self_mask)
+            elif i > 0:
+                hidden = layer.attention(hidden, self_mask)[0]
+            block = layer.crossattention
+            if i > 0:
+                query = block.self.query(hidden)
+            context = self._grouped_attend(query, image_kv[i], groups,
+                                           image_mask, block.self.scaling)
+            hidden = layer.feed_forward_chunk(block.output(context, hidden))
+        fused = torch.empty_like(hidden[:, 0])
+        fused[order] = hidden[:, 0]
+        return fused
+
+    def _grouped_attend(self, query, image_kv, groups, image_mask, scale):
+        """Cross-attention context [B, L, C] of query projections [B, L, C]
+        whose rows come in runs of ``(image, count)`` groups."""
+        keys, values = image_kv
+        length, width = query.shape[1:]
+        out, start = [], 0
+        for image, count in groups:
+            rows = query[start:start + count].reshape(
+                count * length, self.num_heads, -1).transpose(0, 1)[None]
+            mask = None
+            if image_mask is not None:
+                mask = additive_mask(image_mask[image:image + 1], query.dtype)
+            context = torch.nn.functional.scaled_dot_product_attention(
+                rows, keys[image:image + 1], values[image:image + 1],
+                attn_mask=mask, scale=scale)
+            out.append(context[0].transpose(0, 1).reshape(count, length,
+                                                          width))
+            start += count
+        return torch.cat(out)
+
+    def _cls_self_attend(self, block, hidden, mask):
+        """Self-attention output of the [CLS] row only: [B, L, C] ->
+        [B, 1, C]."""
+        attn = block.self
+        query = self._split_heads(attn.query(hidden[:, :1]))
+        keys = self._split_heads(attn.key(hidden))
+        values = self._split_heads(attn.value(hidden))
+        context = torch.nn.functional.scaled_dot_product_attention(
+            query, keys, values, attn_mask=mask, scale=attn.scaling)
+        return block.output(context.transpose(1, 2).flatten(2), hidden[:, :1])
+
     def _cross_attend(self, block, hidden, keys, values, mask):
         """softmax(Q K^T / sqrt(d) + mask) V, then BERT's output block."""
         attn = block.self

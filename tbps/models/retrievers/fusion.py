@@ -9,6 +9,7 @@ from mmengine.model import ExponentialMovingAverage
 
 from tbps.registry import MODELS
 from .base import BaseRetriever
+from .rerank import RERANK_DEFAULTS, check_rerank_cfg, rerank_similarity
 
 LOSS_KEYS = ('itc', 'itm', 'triplet', 'mlm', 'local')
 
@@ -39,7 +40,13 @@ class FusionRetriever(BaseRetriever):
         loss_weights (dict): Weight per loss key in ``itc, itm, triplet,
             mlm, local``; 0 skips the branch. A training-stage hook may
             change it between epochs.
-        rerank (dict): ``k`` (candidates re-scored by ITM per query).
+        rerank (dict): Inference re-ranking (:meth:`rerank`), keys ``k``
+            (candidates re-scored per query, 128; 0 = coarse similarity
+            only), ``batch_size`` (pairs per fusion pass, 256),
+            ``image_chunk`` (gallery images whose cross-attention keys/values
+            are held at once, 64), ``score`` (``'itm'``: the ITM positive
+            logit, others ``fill`` = -100, as ALBEF; ``'itm+sim'``: APTM's
+            min-max(ITM) + ``sim_weight`` (0.002) x min-max(similarity)).
     """
 
     def __init__(self, image_encoder: dict, text_encoder: dict,
@@ -111,7 +118,8 @@ class FusionRetriever(BaseRetriever):
         if unknown:
             raise ValueError(f'Unknown loss_weights keys {sorted(unknown)}; '
                              f'expected a subset of {LOSS_KEYS}.')
-        self.rerank_cfg = dict(dict(k=128, batch_size=256), **(rerank or {}))
+        self.rerank_cfg = dict(RERANK_DEFAULTS, **(rerank or {}))
+        check_rerank_cfg(self.rerank_cfg)
 
     @staticmethod
     def _is_phrase_masker(masker) -> bool:
@@ -142,6 +150,86 @@ class FusionRetriever(BaseRetriever):
         """Fusion [CLS] token [B, C] of caption/image pairs."""
         return self.fusion_encoder(text_tokens, text_mask, image_tokens,
                                    **kw)[0][:, 0]
+
+    # -- inference: top-k re-ranking ------------------------------------
+    def predict(self, inputs: dict, data_samples: List) -> List:
+        """Base fields (``image_feat`` / ``text_feat``) plus, when
+        re-ranking is on (``rerank.k > 0``), what :meth:`rerank` needs:
+        gallery samples get ``image_tokens`` [N, C], query samples
+        ``text_input_ids`` and ``text_attention_mask`` [L] (trimmed to the
+        caption's length)."""
+        if not self.rerank_cfg['k']:
+            return super().predict(inputs, data_samples)
+        if inputs.get('images') is not None:
+            img = self.extract_image_feat(inputs['images'])
+            feats = F.normalize(img['global'], dim=-1)
+            for row, i in enumerate(inputs['image_index'].tolist()):
+                data_samples[i].set_field(feats[row], 'image_feat')
+                data_samples[i].set_field(img['tokens'][row], 'image_tokens')
+        text = inputs.get('text')
+        if text is not None:
+            feats = F.normalize(self.extract_text_feat(text)['global'], dim=-1)
+            mask = text['attention_mask']
+            # last real token + 1 (right padding)
+            keep = (mask.cumsum(1) * mask).argmax(1) + 1
+            for row, i in enumerate(inputs['text_index'].tolist()):
+                n = int(keep[row])
+                data_samples[i].set_field(feats[row], 'text_feat')
+                data_samples[i].set_field(text['input_ids'][row, :n],
+                                          'text_input_ids')
+                data_samples[i].set_field(mask[row, :n], 'text_attention_mask')
+        return data_samples
+
+    @torch.no_grad()
+    def rerank(self, similarity: torch.Tensor, text_inputs,
+               image_tokens, k: Optional[int] = None) -> torch.Tensor:
+        """Re-score every query's top-k gallery images by ITM.
+
+        Each query's ``min(k, G)`` most similar images are fused with the
+        caption and scored by the ITM head, batched by gallery image with
+        the image keys/values computed once per image (see
+        :mod:`tbps.models.retrievers.rerank`); the final score follows
+        ``rerank.score``. Runs in eval mode (no dropout) and without
+        gradients.
+
+        Args:
+            similarity: [Q, G] coarse scores, e.g. ``encode_text(q) @
+                encode_image(g).T``.
+            text_inputs: The Q queries: a list of captions (tokenised here)
+                or ``dict(input_ids=[Q, L], attention_mask=[Q, L])``.
+            image_tokens: [G, N, C] image encoder tokens of the gallery
+                (``extract_image_feat(images)['tokens']``) or a sequence of
+                G [N, C] tensors; any device, moved one chunk at a time.
+            k (int, optional): Candidates per query; default ``rerank.k``.
+
+        Returns:
+            Tensor: [Q, G] float32 scores on ``similarity``'s device.
+        """
+        cfg = self.rerank_cfg
+        k = cfg['k'] if k is None else int(k)
+        if isinstance(text_inputs, str):
+            text_inputs = [text_inputs]
+        if isinstance(text_inputs, (list, tuple)):
+            text_inputs = self.data_preprocessor.tokenize(list(text_inputs))
+        device = self.data_preprocessor.device
+        ids = text_inputs['input_ids'].to(device)
+        mask = text_inputs['attention_mask'].to(device)
+        was_training = self.training
+        self.eval()
+        try:
+            tokens = torch.cat([
+                self.text_encoder(ids[a:a + cfg['batch_size']],
+                                  mask[a:a + cfg['batch_size']])[1]
+                for a in range(0, ids.shape[0], cfg['batch_size'])])
+            scores = rerank_similarity(
+                similarity.to(device), tokens, mask, image_tokens,
+                self.fusion_encoder, self.itm_head, k=k,
+                batch_size=cfg['batch_size'],
+                image_chunk=cfg['image_chunk'], score=cfg['score'],
+                fill=cfg['fill'], sim_weight=cfg['sim_weight'])
+        finally:
+            self.train(was_training)
+        return scores.to(similarity.device)
 
     # -- training -------------------------------------------------------
     def weight(self, key: str) -> float:

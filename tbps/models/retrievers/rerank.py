@@ -1,0 +1,189 @@
+"""Top-k re-ranking by the cross-modal fusion encoder and the ITM head
+(ALBEF / LAIP / APTM inference).
+
+Every query keeps its ``k`` best gallery images by coarse (cosine)
+similarity; each such (query, image) pair is re-scored by the fusion encoder
+and the ITM head. A gallery image is a candidate of about ``Q * k / G``
+queries (~256 at CUHK-PEDES test size), so the work is grouped by image: the
+pairs are sorted by gallery image, the gallery is walked in chunks of
+``image_chunk`` images, each chunk's cross-attention keys/values are computed
+once per fusion layer (:meth:`BertFusionEncoder.image_key_values`) and every
+caption paired with one of those images attends to them through
+``kv_index``, ``batch_size`` pairs per fusion pass. Memory holds the text
+tokens of all queries plus one chunk's keys/values, never the whole
+gallery's.
+"""
+from typing import Callable, Sequence, Tuple, Union
+
+import torch
+
+ImageTokens = Union[torch.Tensor, Sequence[torch.Tensor]]
+SCORES = ('itm', 'itm+sim')
+# ``FusionRetriever(rerank=...)`` keys; see that class.
+RERANK_DEFAULTS = dict(k=128, batch_size=256, image_chunk=64, score='itm',
+                       fill=-100.0, sim_weight=0.002)
+
+
+def check_rerank_cfg(cfg: dict) -> None:
+    """Raise on unknown keys or values a re-rank cannot run with."""
+    unknown = set(cfg) - set(RERANK_DEFAULTS)
+    if unknown:
+        raise ValueError(f'Unknown rerank keys {sorted(unknown)}; expected '
+                         f'a subset of {sorted(RERANK_DEFAULTS)}.')
+    if cfg['score'] not in SCORES:
+        raise ValueError(f"rerank score must be one of {SCORES}, got "
+                         f"{cfg['score']!r}")
+    if cfg['k'] is None or int(cfg['k']) < 0:
+        raise ValueError(f"rerank k must be >= 0 (0 = off), got {cfg['k']}")
+    for key in ('batch_size', 'image_chunk'):
+        if int(cfg[key]) < 1:
+            raise ValueError(f'rerank {key} must be positive, got '
+                             f'{cfg[key]}')
+
+
+def topk_candidates(similarity: torch.Tensor,
+                    k: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Each row's ``min(k, G)`` highest scores and their gallery indices,
+    both [Q, min(k, G)], best first."""
+    k = min(int(k), similarity.shape[1])
+    return similarity.topk(k, dim=1)
+
+
+def _stack(image_tokens: ImageTokens, start: int, end: int,
+           device) -> torch.Tensor:
+    if isinstance(image_tokens, torch.Tensor):
+        chunk = image_tokens[start:end]
+    else:
+        chunk = torch.stack(list(image_tokens[start:end]))
+    return chunk.to(device)
+
+
+@torch.no_grad()
+def itm_logits_of_candidates(fusion_encoder, itm_head, text_tokens: torch.Tensor,
+                             text_mask: torch.Tensor,
+                             image_tokens: ImageTokens,
+                             candidates: torch.Tensor,
+                             batch_size: int = 256,
+                             image_chunk: int = 64) -> torch.Tensor:
+    """ITM positive logit of every (query, candidate image) pair.
+
+    Args:
+        fusion_encoder: A :class:`BertFusionEncoder`.
+        itm_head: Maps the fused [CLS] [B, C] to match logits [B, 2].
+        text_tokens: [Q, L, C] text encoder outputs of the queries, on the
+            model's device.
+        text_mask: [Q, L] 1 for real tokens (padding at the end).
+        image_tokens: [G, N, Cv] image encoder tokens of the gallery, or a
+            sequence of G [N, Cv] tensors; any device (moved one chunk at a
+            time).
+        candidates: [Q, K] gallery indices to score per query.
+        batch_size (int): (query, image) pairs per fusion pass.
+        image_chunk (int): Gallery images whose keys/values are held at once.
+
+    Returns:
+        Tensor: [Q, K] ``itm_head(fused_cls)[:, 1]`` (float32, on the text
+        tokens' device).
+    """
+    device = text_tokens.device
+    # Layer 0's self-attention sees the caption only: once per query.
+    prefix = [torch.cat(parts) for parts in zip(*(
+        fusion_encoder.text_prefix(text_tokens[a:a + batch_size],
+                                   text_mask[a:a + batch_size])
+        for a in range(0, text_tokens.shape[0], batch_size)))]
+    num_queries, k = candidates.shape
+    num_images = len(image_tokens)
+    if batch_size < 1 or image_chunk < 1:
+        raise ValueError('batch_size and image_chunk must be positive, got '
+                         f'{batch_size} and {image_chunk}')
+    candidates = candidates.to(device)
+    flat_image = candidates.reshape(-1)
+    flat_query = torch.arange(num_queries, device=device).repeat_interleave(k)
+    lengths = text_mask.sum(1)
+    # Group the pairs by image chunk; inside a chunk, by caption length so
+    # that a batch pads little (the chunk's keys/values serve any order).
+    chunk_of = torch.div(flat_image, image_chunk, rounding_mode='floor')
+    key = chunk_of * (text_mask.shape[1] + 1) + lengths[flat_query]
+    order = torch.argsort(key, stable=True)
+    flat_image, flat_query = flat_image[order], flat_query[order]
+    bounds = torch.searchsorted(
+        chunk_of[order],
+        torch.arange(0, (num_images + image_chunk - 1) // image_chunk + 1,
+                     device=device)).tolist()
+    logits = torch.empty(num_queries * k, device=device, dtype=torch.float32)
+    for c, start in enumerate(range(0, num_images, image_chunk)):
+        lo, hi = bounds[c], bounds[c + 1]
+        if lo == hi:  # no query has an image of this chunk in its top-k
+            continue
+        images = _stack(image_tokens, start, start + image_chunk, device)
+        image_kv = fusion_encoder.image_key_values(images)
+        for a in range(lo, hi, batch_size):
+            b = min(a + batch_size, hi)
+            query = flat_query[a:b]
+            length = int(lengths[query].max())
+            fused = fusion_encoder.fused_cls_from_prefix(
+                (prefix[0][query, :length], prefix[1][query, :length]),
+                text_mask[query, :length], image_kv,
+                kv_index=flat_image[a:b] - start)
+            logits[order[a:b]] = itm_head(fused)[:, 1].float()
+        del image_kv
+    return logits.view(num_queries, k)
+
+
+def combine_scores(similarity: torch.Tensor, candidates: torch.Tensor,
+                   itm_logits: torch.Tensor, score: str = 'itm',
+                   fill: float = -100.0,
+                   sim_weight: float = 0.002) -> torch.Tensor:
+    """Final [Q, G] scores from the coarse similarity and the ITM logits
+    of each query's candidates.
+
+    * ``'itm'`` (ALBEF, LAIP): candidates get their ITM positive logit,
+      every other image ``fill``.
+    * ``'itm+sim'`` (APTM): ``minmax(M) + sim_weight * minmax(S)`` where
+      ``S`` is the coarse similarity, ``M`` holds the candidates' ITM logits
+      and, elsewhere, the row's lowest candidate logit, and ``minmax(X) =
+      (X - min X) / (max X - min X)`` over the whole matrix. Non-candidates
+      thus follow the candidates, ordered by similarity.
+    """
+    if score not in SCORES:
+        raise ValueError(f'rerank score must be one of {SCORES}, got '
+                         f'{score!r}')
+    candidates = candidates.to(similarity.device)
+    itm_logits = itm_logits.to(similarity.device, torch.float32)
+    if score == 'itm':
+        out = torch.full(similarity.shape, float(fill), dtype=torch.float32,
+                         device=similarity.device)
+        return out.scatter_(1, candidates, itm_logits)
+    row_min = itm_logits.min(dim=1, keepdim=True).values
+    itm = row_min.expand(similarity.shape).clone().scatter_(
+        1, candidates, itm_logits)
+    return _minmax(itm) + sim_weight * _minmax(similarity.float())
+
+
+def _minmax(x: torch.Tensor) -> torch.Tensor:
+    low, high = x.min(), x.max()
+    return (x - low) / (high - low).clamp_min(torch.finfo(x.dtype).tiny)
+
+
+@torch.no_grad()
+def rerank_similarity(similarity: torch.Tensor, text_tokens: torch.Tensor,
+                      text_mask: torch.Tensor, image_tokens: ImageTokens,
+                      fusion_encoder, itm_head: Callable, k: int = 128,
+                      batch_size: int = 256, image_chunk: int = 64,
+                      score: str = 'itm', fill: float = -100.0,
+                      sim_weight: float = 0.002) -> torch.Tensor:
+    """Coarse [Q, G] similarity -> re-ranked [Q, G] scores (see
+    :func:`itm_logits_of_candidates` and :func:`combine_scores`)."""
+    if similarity.ndim != 2 or similarity.shape[0] != text_tokens.shape[0] \
+            or similarity.shape[1] != len(image_tokens):
+        raise ValueError(
+            f'similarity {tuple(similarity.shape)} must be [Q, G] for '
+            f'{text_tokens.shape[0]} queries and {len(image_tokens)} '
+            'gallery images')
+    if k < 1:
+        raise ValueError(f'rerank k must be positive, got {k}')
+    _, candidates = topk_candidates(similarity, k)
+    logits = itm_logits_of_candidates(
+        fusion_encoder, itm_head, text_tokens, text_mask, image_tokens,
+        candidates, batch_size=batch_size, image_chunk=image_chunk)
+    return combine_scores(similarity, candidates, logits, score=score,
+                          fill=fill, sim_weight=sim_weight)
