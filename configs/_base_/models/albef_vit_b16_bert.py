@@ -23,7 +23,9 @@ model = dict(
     momentum=0.995,
     itc=dict(queue_size=65536, temperature=0.07, alpha=0.4),
     loss_weights=dict(itc=1.0, itm=1.0, triplet=0.0, mlm=0.0, local=0.0),
-    rerank=dict(k=128),
+    # Val/test: each query's 128 best images by cosine re-scored by the
+    # fusion encoder + ITM head; score 'itm' = the ITM logit (ALBEF).
+    rerank=dict(k=128, batch_size=256, image_chunk=64, score='itm'),
 )
 # Stage-dependent branches leave parameters unused in some steps.
 find_unused_parameters = True

@@ -15,8 +15,10 @@ param_scheduler = [
          end=max_epochs, eta_min=0.0, convert_to_iter_based=True),
 ]
 train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=1)
-val_cfg = dict()
-test_cfg = dict()
+# mmengine's loops, plus binding the model's top-k re-ranking (if it has
+# one, see model.rerank) to the retrieval metric.
+val_cfg = dict(type='RetrievalValLoop')
+test_cfg = dict(type='RetrievalTestLoop')
 # Learning rates above are for the total batch of the dataset config
 # (e.g. 64 on one GPU); scale with --auto-scale-lr.
 auto_scale_lr = dict(base_batch_size=64, enable=False)

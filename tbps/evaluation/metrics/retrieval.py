@@ -1,9 +1,12 @@
 """Text-to-image retrieval metric for the mmengine evaluator."""
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+import time
+from typing import (Any, Callable, Dict, List, Optional, Sequence,
+                    Tuple, Union)
 
 import torch
 import torch.nn.functional as F
 from mmengine.evaluator import BaseMetric
+from mmengine.logging import print_log
 from mmengine.structures import BaseDataElement
 
 from tbps.evaluation.functional import rank_metrics
@@ -11,6 +14,9 @@ from tbps.registry import METRICS
 
 # Query rows per matrix product when building the similarity matrix.
 _MATMUL_CHUNK = 4096
+# Fields a re-ranking model attaches per modality (see the class docstring).
+_RERANK_KEYS = dict(image=('image_tokens', ),
+                    text=('text_input_ids', 'text_attention_mask'))
 
 
 @METRICS.register_module()
@@ -40,6 +46,19 @@ class TextToImageRetrievalMetric(BaseMetric):
     ``R1``, so give it. With ``prefix='t2i'`` the keys read ``'t2i/R1'``
     and so on.
 
+    **Re-ranking.** When the model re-ranks (``FusionRetriever`` with
+    ``rerank.k > 0``), its ``predict`` also attaches ``image_tokens``
+    [N, C] to gallery samples and ``text_input_ids`` /
+    ``text_attention_mask`` [L] to queries. The metric keeps them and, after
+    building the cosine matrix, replaces it by
+    ``reranker(similarity, dict(input_ids=[Q, L], attention_mask=[Q, L]),
+    image_tokens)`` (a list of G [N, C] tensors), all ordered as above.
+    ``reranker`` is the model's ``rerank`` method, bound by
+    :class:`tbps.engine.RetrievalValLoop` / ``RetrievalTestLoop`` while they
+    run; samples carrying tokens without a bound reranker raise. Only the
+    main process computes metrics, so re-ranking runs there, on the model's
+    device. Samples without tokens are ranked by cosine similarity only.
+
     Args:
         topk (int | Sequence[int]): ``k`` of each ``R{k}``.
             Defaults to ``(1, 5, 10)``.
@@ -52,6 +71,9 @@ class TextToImageRetrievalMetric(BaseMetric):
     """
     # '' (not None): plain metric names, and no "prefix is not set" warning
     default_prefix: Optional[str] = ''
+    # callable(similarity, text_inputs, image_tokens) -> similarity; bound
+    # by the retrieval loops (see the class docstring)
+    reranker: Optional[Callable] = None
 
     def __init__(self,
                  topk: Union[int, Sequence[int]] = (1, 5, 10),
@@ -100,16 +122,22 @@ class TextToImageRetrievalMetric(BaseMetric):
                 raise ValueError(f'`{key}` must be a [D] tensor, got shape '
                                  f'{tuple(feat.shape)}')
             idx = sample.get('sample_idx')
-            self.results.append(
-                dict(modality=modality,
-                     pid=int(sample['pid']),
-                     sample_idx=None if idx is None else int(idx),
-                     feat=feat))
+            result = dict(modality=modality,
+                          pid=int(sample['pid']),
+                          sample_idx=None if idx is None else int(idx),
+                          feat=feat)
+            for key in _RERANK_KEYS[modality]:
+                if sample.get(key) is not None:
+                    result[key] = torch.as_tensor(sample[key]).detach().to(
+                        'cpu', copy=True)
+            self.results.append(result)
 
     @staticmethod
-    def _stack(results: List[dict]) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Features [N, D] (float, L2-normalised) and pids [N], ordered by
-        sample_idx with repeated indices dropped."""
+    def _stack(results: List[dict]
+               ) -> Tuple[torch.Tensor, torch.Tensor, List[int]]:
+        """Features [N, D] (float, L2-normalised), pids [N] and the
+        positions in ``results`` they come from, ordered by sample_idx with
+        repeated indices dropped."""
         if all(r['sample_idx'] is not None for r in results):
             idx = torch.tensor([r['sample_idx'] for r in results])
             order = torch.argsort(idx, stable=True)
@@ -118,11 +146,11 @@ class TextToImageRetrievalMetric(BaseMetric):
             first[1:] = sorted_idx[1:] != sorted_idx[:-1]
             keep = order[first].tolist()
         else:  # no sample_idx: arrival order, nothing to deduplicate
-            keep = range(len(results))
+            keep = list(range(len(results)))
         feats = torch.stack([results[i]['feat'] for i in keep]).float()
         pids = torch.tensor([results[i]['pid'] for i in keep],
                             dtype=torch.long)
-        return F.normalize(feats, dim=1), pids
+        return F.normalize(feats, dim=1), pids, keep
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
         """Rank metrics of the gathered results, see the class docstring."""
@@ -134,8 +162,8 @@ class TextToImageRetrievalMetric(BaseMetric):
                 f'captions, got {len(gallery)} image and {len(queries)} text '
                 'samples; check that the evaluation dataset yields both '
                 "modalities ('image' and 'text')")
-        gallery_feats, gallery_pids = self._stack(gallery)
-        query_feats, query_pids = self._stack(queries)
+        gallery_feats, gallery_pids, gallery_keep = self._stack(gallery)
+        query_feats, query_pids, query_keep = self._stack(queries)
         if gallery_feats.shape[1] != query_feats.shape[1]:
             raise ValueError(
                 f'image features have dimension {gallery_feats.shape[1]} but '
@@ -148,7 +176,46 @@ class TextToImageRetrievalMetric(BaseMetric):
             torch.mm(query_feats[a:a + _MATMUL_CHUNK],
                      gallery_t,
                      out=similarity[a:a + _MATMUL_CHUNK])
+        rerank_inputs = self._rerank_inputs([gallery[i] for i in gallery_keep],
+                                            [queries[i] for i in query_keep])
+        if rerank_inputs is not None:
+            start = time.perf_counter()
+            similarity = self.reranker(similarity, *rerank_inputs)
+            print_log(
+                f'Re-ranked the top candidates of {similarity.shape[0]} '
+                f'queries among {similarity.shape[1]} gallery images in '
+                f'{time.perf_counter() - start:.1f} s', logger='current')
         return rank_metrics(similarity,
                             query_pids,
                             gallery_pids,
                             topk=self.topk)
+
+    def _rerank_inputs(self, gallery: List[dict], queries: List[dict]):
+        """``(text_inputs, image_tokens)`` for :attr:`reranker` when the
+        samples carry tokens, else None."""
+        has = [all(k in r for k in _RERANK_KEYS[r['modality']])
+               for r in gallery + queries]
+        if not any(has):
+            return None
+        if not all(has):
+            raise ValueError(
+                f'{has.count(False)} of {len(has)} samples lack re-ranking '
+                f"tokens ({_RERANK_KEYS['image']} for images, "
+                f"{_RERANK_KEYS['text']} for captions) that the others carry")
+        if self.reranker is None:
+            raise RuntimeError(
+                'The samples carry re-ranking tokens (the model re-ranks, '
+                'e.g. FusionRetriever with rerank.k > 0) but no reranker is '
+                "bound to TextToImageRetrievalMetric: use val_cfg = "
+                "dict(type='RetrievalValLoop') and test_cfg = "
+                "dict(type='RetrievalTestLoop'), or set model.rerank.k=0 "
+                'for cosine ranking.')
+        length = max(r['text_input_ids'].numel() for r in queries)
+        ids = torch.zeros(len(queries), length, dtype=torch.long)
+        mask = torch.zeros(len(queries), length, dtype=torch.long)
+        for row, r in enumerate(queries):
+            n = r['text_input_ids'].numel()
+            ids[row, :n] = r['text_input_ids']
+            mask[row, :n] = r['text_attention_mask']
+        text = dict(input_ids=ids, attention_mask=mask)
+        return text, [r['image_tokens'] for r in gallery]
