@@ -106,6 +106,28 @@ def test_head_reads_the_image():
                               irr(text, image + torch.randn(WIDTH)))
 
 
+def test_head_learns_a_word_only_the_image_tells():
+    """The masked word is the image's class; the caption tokens are the
+    same for every sample, so only the cross-attention can solve it."""
+    irr = head(num_layers=1)
+    g = torch.Generator().manual_seed(2)
+    classes = torch.arange(8) % 4
+    prototypes = torch.randn(4, WIDTH, generator=g)
+    image = prototypes[classes][:, None] + 0.1 * torch.randn(
+        8, 3, WIDTH, generator=g)
+    text = torch.randn(1, 5, WIDTH, generator=g).expand(8, -1, -1)
+    labels = torch.full((8, 5), -100)
+    labels[:, 2] = 10 + classes
+    opt = torch.optim.Adam(irr.parameters(), lr=3e-3)
+    first = irr.loss(text, image, labels).item()
+    for _ in range(60):
+        opt.zero_grad()
+        irr.loss(text, image, labels).backward()
+        opt.step()
+    assert irr.loss(text, image, labels).item() < 0.1 * first
+    assert torch.equal(irr(text, image)[:, 2].argmax(-1), 10 + classes)
+
+
 def test_head_rejects_wrong_width():
     irr = head()
     with pytest.raises(ValueError, match='width'):
