@@ -25,7 +25,7 @@ model = dict(
     loss_weights=dict(itc=1.0, itm=1.0, triplet=0.0, mlm=0.0, local=0.0),
     # Val/test: each query's 128 best images by cosine re-scored by the
     # fusion encoder + ITM head; score 'itm' = the ITM logit (ALBEF).
-    rerank=dict(k=128, batch_size=256, image_chunk=64, score='itm'),
+    rerank=dict(k=128, batch_size=256, image_chunk=16, score='itm'),
 )
 # Stage-dependent branches leave parameters unused in some steps.
 find_unused_parameters = True

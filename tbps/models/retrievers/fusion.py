@@ -44,7 +44,7 @@ class FusionRetriever(BaseRetriever):
             (candidates re-scored per query, 128; 0 = coarse similarity
             only), ``batch_size`` (pairs per fusion pass, 256),
             ``image_chunk`` (gallery images whose cross-attention keys/values
-            are held at once, 64), ``score`` (``'itm'``: the ITM positive
+            are held at once, 16), ``score`` (``'itm'``: the ITM positive
             logit, others ``fill`` = -100, as ALBEF; ``'itm+sim'``: APTM's
             min-max(ITM) + ``sim_weight`` (0.002) x min-max(similarity)).
     """

@@ -3,15 +3,24 @@
 
 Every query keeps its ``k`` best gallery images by coarse (cosine)
 similarity; each such (query, image) pair is re-scored by the fusion encoder
-and the ITM head. A gallery image is a candidate of about ``Q * k / G``
-queries (~256 at CUHK-PEDES test size), so the work is grouped by image: the
-pairs are sorted by gallery image, the gallery is walked in chunks of
-``image_chunk`` images, each chunk's cross-attention keys/values are computed
-once per fusion layer (:meth:`BertFusionEncoder.image_key_values`) and every
-caption paired with one of those images attends to them through
-``kv_index``, ``batch_size`` pairs per fusion pass. Memory holds the text
-tokens of all queries plus one chunk's keys/values, never the whole
-gallery's.
+and the ITM head. ALBEF's ``evaluation()`` runs one fusion pass per query
+over its k candidates. Here no work is repeated:
+
+* a gallery image is a candidate of about ``Q * k / G`` queries (~256 at
+  CUHK-PEDES test size): the pairs are grouped by gallery image, the gallery
+  is walked in chunks of ``image_chunk`` images, and each image's
+  cross-attention keys/values are computed once per fusion layer
+  (:meth:`BertFusionEncoder.image_key_values`); the captions paired with an
+  image attend to them together (``kv_index``), ``batch_size`` pairs per
+  pass, pairs of similar caption length batched together (little padding);
+* layer 0's self-attention sees the caption only: computed once per query
+  (:meth:`BertFusionEncoder.text_prefix`);
+* the ITM head reads the fused [CLS] token only: the last layer computes
+  that row alone (:meth:`BertFusionEncoder.fused_cls_from_prefix`).
+
+Device memory holds the text states of all queries (3 x [Q, L, C]) and one
+chunk's keys/values, never the whole gallery's (3074 images x 193 tokens x
+768 x 6 layers x 2 would be ~22 GB).
 """
 from typing import Callable, Sequence, Tuple, Union
 
@@ -20,7 +29,7 @@ import torch
 ImageTokens = Union[torch.Tensor, Sequence[torch.Tensor]]
 SCORES = ('itm', 'itm+sim')
 # ``FusionRetriever(rerank=...)`` keys; see that class.
-RERANK_DEFAULTS = dict(k=128, batch_size=256, image_chunk=64, score='itm',
+RERANK_DEFAULTS = dict(k=128, batch_size=256, image_chunk=16, score='itm',
                        fill=-100.0, sim_weight=0.002)
 
 
@@ -64,7 +73,7 @@ def itm_logits_of_candidates(fusion_encoder, itm_head, text_tokens: torch.Tensor
                              image_tokens: ImageTokens,
                              candidates: torch.Tensor,
                              batch_size: int = 256,
-                             image_chunk: int = 64) -> torch.Tensor:
+                             image_chunk: int = 16) -> torch.Tensor:
     """ITM positive logit of every (query, candidate image) pair.
 
     Args:
@@ -168,7 +177,7 @@ def _minmax(x: torch.Tensor) -> torch.Tensor:
 def rerank_similarity(similarity: torch.Tensor, text_tokens: torch.Tensor,
                       text_mask: torch.Tensor, image_tokens: ImageTokens,
                       fusion_encoder, itm_head: Callable, k: int = 128,
-                      batch_size: int = 256, image_chunk: int = 64,
+                      batch_size: int = 256, image_chunk: int = 16,
                       score: str = 'itm', fill: float = -100.0,
                       sim_weight: float = 0.002) -> torch.Tensor:
     """Coarse [Q, G] similarity -> re-ranked [Q, G] scores (see
