@@ -204,3 +204,11 @@ def test_predict_attaches_rerank_fields_only_when_enabled():
             assert s.text_input_ids.tolist() == \
                 text['input_ids'][row, :n].tolist()
             assert s.text_attention_mask.tolist() == [1] * n
+
+
+def test_half_precision_tokens_from_an_amp_evaluation():
+    model = build()
+    similarity, text, image_tokens = inputs(model)
+    half = image_tokens.half()
+    close(model.rerank(similarity, text, list(half)),
+          model.rerank(similarity, text, half.float()))

@@ -58,13 +58,14 @@ def topk_candidates(similarity: torch.Tensor,
     return similarity.topk(k, dim=1)
 
 
-def _stack(image_tokens: ImageTokens, start: int, end: int,
-           device) -> torch.Tensor:
+def _stack(image_tokens: ImageTokens, start: int, end: int, device,
+           dtype) -> torch.Tensor:
     if isinstance(image_tokens, torch.Tensor):
         chunk = image_tokens[start:end]
     else:
         chunk = torch.stack(list(image_tokens[start:end]))
-    return chunk.to(device)
+    # (tokens kept from an fp16 evaluation meet fp32 text states here)
+    return chunk.to(device, dtype)
 
 
 @torch.no_grad()
@@ -123,7 +124,8 @@ def itm_logits_of_candidates(fusion_encoder, itm_head, text_tokens: torch.Tensor
         lo, hi = bounds[c], bounds[c + 1]
         if lo == hi:  # no query has an image of this chunk in its top-k
             continue
-        images = _stack(image_tokens, start, start + image_chunk, device)
+        images = _stack(image_tokens, start, start + image_chunk, device,
+                        text_tokens.dtype)
         image_kv = fusion_encoder.image_key_values(images)
         for a in range(lo, hi, batch_size):
             b = min(a + batch_size, hi)
