@@ -72,21 +72,16 @@ class CLIPVisionEncoder(BaseModule):
         self.ln_pre = LayerNormFP32(width)
         self.transformer = Transformer(width, layers, heads, quick_gelu)
         self.ln_post = LayerNormFP32(width)
-        self._init_parameters(layers)
+        self._init_parameters()
 
-    def _init_parameters(self, layers: int):
-        # OpenAI's scale for the embeddings; the blocks get the same
-        # depth-scaled init as CLIP's text transformer (OpenAI leaves the
-        # visual blocks at PyTorch defaults; this trains better from scratch).
+    def _init_parameters(self):
+        # As OpenAI: width^-0.5 for the embeddings, PyTorch's defaults for
+        # the blocks. On the synth config (from scratch) neither the text
+        # transformer's depth-scaled block init nor std 0.02 embeddings did
+        # better (validation R1 37.6 / 37.8 vs 38.1).
         width = self.embed_dim
         nn.init.normal_(self.class_embedding, std=width**-0.5)
         nn.init.normal_(self.positional_embedding, std=width**-0.5)
-        proj_std = width**-0.5 * (2 * layers)**-0.5
-        for block in self.transformer.resblocks:
-            nn.init.normal_(block.attn.in_proj_weight, std=width**-0.5)
-            nn.init.normal_(block.attn.out_proj.weight, std=proj_std)
-            nn.init.normal_(block.mlp.c_fc.weight, std=(2 * width)**-0.5)
-            nn.init.normal_(block.mlp.c_proj.weight, std=proj_std)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         key = prefix + 'positional_embedding'
