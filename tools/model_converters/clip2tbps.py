@@ -178,9 +178,12 @@ def convert(src: str = DEFAULT_SRC, dst: str = DEFAULT_DST, img_size=None,
     if comparison is not None and comparison['errors']:
         raise ValueError(f'The converted weights do not fit the model of '
                          f'{config}; nothing written to {dst}.')
-    if comparison is not None and comparison['missing']:
-        log('WARNING: the config model has parameters the checkpoint does '
-            'not provide; they keep their initialisation.')
+    # Loss parameters (the temperature) come from the config by design.
+    uncovered = [k for k in (comparison or {}).get('missing', [])
+                 if not k.startswith('losses.')]
+    if uncovered:
+        log(f'WARNING: {len(uncovered)} parameter(s) of the config model are '
+            'not in the checkpoint and keep their initialisation.')
     meta = dict(
         source=src,
         source_sha256=sha256_of(path),
