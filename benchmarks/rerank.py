@@ -210,7 +210,8 @@ def main():
         full, t_full = timed(model.rerank, similarity, text, image_tokens)
         diff = (full[:n].cpu() - scores['loop']).abs().max().item()
         print(f'all {args.num_queries} queries: batched {t_full:.1f} s '
-              f'({t_full / args.num_queries * 1e3:.2f} ms/query, rows 0-{n - 1}'
+              f'({t_full / args.num_queries * 1e3:.2f} ms/query, rows '
+              f'0-{n - 1}'
               f' differ from the loop by at most {diff:.1e}); the loops are '
               'per query, so their time is linear in the queries:')
         for name in ('loop', 'loop_sdpa'):

@@ -149,8 +149,8 @@ class BertFusionEncoder(BaseModule):
         projection [B, L, C]. A caption scored against many images needs
         them once; see :meth:`fused_cls_from_prefix`."""
         layer = self.layer[0]
-        hidden = layer.attention(text_tokens,
-                                 additive_mask(text_mask, text_tokens.dtype))[0]
+        mask = additive_mask(text_mask, text_tokens.dtype)
+        hidden = layer.attention(text_tokens, mask)[0]
         return hidden, layer.crossattention.self.query(hidden)
 
     def fused_cls_from_prefix(self, prefix: KeyValue, text_mask: torch.Tensor,

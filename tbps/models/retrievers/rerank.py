@@ -69,7 +69,8 @@ def _stack(image_tokens: ImageTokens, start: int, end: int, device,
 
 
 @torch.no_grad()
-def itm_logits_of_candidates(fusion_encoder, itm_head, text_tokens: torch.Tensor,
+def itm_logits_of_candidates(fusion_encoder, itm_head,
+                             text_tokens: torch.Tensor,
                              text_mask: torch.Tensor,
                              image_tokens: ImageTokens,
                              candidates: torch.Tensor,
