@@ -20,19 +20,19 @@ queues are not converted (they are rebuilt empty). See
 :mod:`tbps.models.utils.albef_convert` for the key mapping.
 """
 import argparse
-import hashlib
-import os
 import os.path as osp
 import pickle
 import sys
 
 import torch
 
-from tbps.utils.fileio import atomic_open
-from tbps.models.utils.albef_convert import (compare_with_model,
-                                             convert_albef_state_dict,
+from tbps.models.utils.albef_convert import (convert_albef_state_dict,
                                              format_report,
                                              unwrap_albef_checkpoint)
+from tbps.models.utils.convert_utils import (build_config_model,
+                                             cached_download,
+                                             compare_with_model, is_url)
+from tbps.utils.fileio import sha256_of, torch_save_atomic
 
 DEFAULT_DST = 'checkpoints/albef_mscoco_tbps.pth'
 
@@ -54,19 +54,16 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def is_url(src: str) -> bool:
-    return src.startswith(('http://', 'https://'))
-
-
-def load_source(src: str):
-    """The checkpoint object at ``src``. URLs go through torch hub's cache
-    and are unpickled with ``weights_only=True``; local files are the
-    user's own and are loaded fully (as tbps loads local checkpoints)."""
+def load_source(src: str, log=print):
+    """``(checkpoint, local path)`` for ``src``. URLs are downloaded once
+    into torch hub's cache (not hash-checked: ALBEF's URLs carry no hash)
+    and unpickled with ``weights_only=True``; local files are the user's
+    own and are loaded fully (as tbps loads local checkpoints)."""
     if is_url(src):
+        path = cached_download(src, log=log, warn_unverified=False)
         try:
-            return torch.hub.load_state_dict_from_url(
-                src, map_location='cpu', progress=True, check_hash=False,
-                weights_only=True)
+            return torch.load(path, map_location='cpu',
+                              weights_only=True), path
         except pickle.UnpicklingError as err:
             raise RuntimeError(
                 f'{src} holds objects that torch will not unpickle from a '
@@ -74,45 +71,13 @@ def load_source(src: str):
                 'and pass its local path if you trust it.') from err
     if not osp.isfile(src):
         raise FileNotFoundError(f'ALBEF checkpoint {src!r} not found.')
-    return torch.load(src, map_location='cpu', weights_only=False)
-
-
-def sha256_of(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def cached_path(src: str):
-    """Local file the source was read from (the hub cache for URLs)."""
-    if not is_url(src):
-        return src
-    from urllib.parse import urlparse
-    name = osp.basename(urlparse(src).path)
-    path = osp.join(torch.hub.get_dir(), 'checkpoints', name)
-    return path if osp.isfile(path) else None
-
-
-def save_atomic(obj, dst: str) -> None:
-    """``torch.save`` to ``dst`` atomically: a failure never leaves a partial
-    ``dst`` (an old one stays intact)."""
-    with atomic_open(dst, 'wb') as f:
-        torch.save(obj, f)
+    return torch.load(src, map_location='cpu', weights_only=False), src
 
 
 def check_config(state_dict, config: str) -> dict:
     """Missing / unexpected keys of ``state_dict`` against the model of a
     tbps config (built on CPU, default init)."""
-    from mmengine.config import Config
-
-    from tbps.registry import MODELS
-    from tbps.utils import register_all_modules
-    register_all_modules()
-    cfg = Config.fromfile(config)
-    model = MODELS.build(cfg.model)
-    return compare_with_model(state_dict, model)
+    return compare_with_model(state_dict, build_config_model(config)[1])
 
 
 def convert(src: str, dst: str, momentum: bool = True,
@@ -120,7 +85,7 @@ def convert(src: str, dst: str, momentum: bool = True,
     """Convert ``src`` into ``dst``; returns the report (with ``config``,
     also ``comparison``). Raises before writing if the config model
     rejects the result (shape mismatches)."""
-    checkpoint = load_source(src)
+    checkpoint, local = load_source(src, log)
     state_dict, report = convert_albef_state_dict(
         unwrap_albef_checkpoint(checkpoint), momentum=momentum)
     comparison = None
@@ -141,10 +106,9 @@ def convert(src: str, dst: str, momentum: bool = True,
     if comparison is not None and comparison['errors']:
         raise ValueError(f'The converted weights do not fit the model of '
                          f'{config}; nothing written to {dst}.')
-    local = cached_path(src)
     meta = dict(
         source=src,
-        source_sha256=sha256_of(local) if local else None,
+        source_sha256=sha256_of(local),
         converter='tools/model_converters/albef2tbps.py',
         albef_layout=report['layout'],
         albef_epoch=(checkpoint.get('epoch') if isinstance(
@@ -154,7 +118,7 @@ def convert(src: str, dst: str, momentum: bool = True,
         dropped={k: len(v) for k, v in report['dropped'].items()},
         unmapped=list(report['unmapped']),
     )
-    save_atomic(dict(state_dict=state_dict, meta=meta), dst)
+    torch_save_atomic(dict(state_dict=state_dict, meta=meta), dst)
     log(f'saved {len(state_dict)} tensors to {dst}')
     return report
 

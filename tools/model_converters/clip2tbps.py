@@ -27,22 +27,20 @@ mmengine's ``load_checkpoint``. See :mod:`tbps.models.utils.clip_convert`
 for the key mapping.
 """
 import argparse
-import hashlib
-import os
 import os.path as osp
 import sys
-import warnings
-from urllib.parse import urlparse
 
 import torch
 
-from tbps.models.utils.albef_convert import compare_with_model
 from tbps.models.utils.clip_convert import (OPENAI_CLIP_URLS,
                                             convert_clip_state_dict,
                                             format_clip_report,
                                             load_openai_clip,
                                             sha256_from_url)
-from tbps.utils.fileio import atomic_open
+from tbps.models.utils.convert_utils import (build_config_model,
+                                             cached_download,
+                                             compare_with_model, is_url)
+from tbps.utils.fileio import sha256_of, torch_save_atomic
 
 DEFAULT_SRC = 'ViT-B/16'
 DEFAULT_DST = 'checkpoints/clip_vit_b16_openai_tbps.pth'
@@ -77,40 +75,11 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def is_url(src: str) -> bool:
-    return src.startswith(('http://', 'https://'))
-
-
-def sha256_of(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def download(url: str, sha256=None, log=print) -> str:
     """Local copy of ``url`` in torch hub's cache, verified against
-    ``sha256`` (default: the hash in an OpenAI URL). A cached file with a
-    wrong hash is replaced; a download with a wrong hash raises and leaves
-    nothing behind."""
-    expected = (sha256 or sha256_from_url(url) or '').lower() or None
-    folder = osp.join(torch.hub.get_dir(), 'checkpoints')
-    os.makedirs(folder, exist_ok=True)
-    path = osp.join(folder, osp.basename(urlparse(url).path))
-    if osp.isfile(path):
-        if expected is None or sha256_of(path).startswith(expected):
-            log(f'using cached {path}')
-            return path
-        warnings.warn(f'{path} does not match sha256 {expected}; '
-                      'downloading it again.')
-    if expected is None:
-        warnings.warn(f'No sha256 known for {url}; the download is not '
-                      'verified (pass --sha256).')
-    log(f'downloading {url} to {path}')
-    torch.hub.download_url_to_file(url, path, hash_prefix=expected,
-                                   progress=True)
-    return path
+    ``sha256`` (default: the hash in an OpenAI URL); see
+    :func:`~tbps.models.utils.convert_utils.cached_download`."""
+    return cached_download(url, sha256 or sha256_from_url(url), log)
 
 
 def resolve_source(src: str, sha256=None, log=print):
@@ -126,23 +95,6 @@ def resolve_source(src: str, sha256=None, log=print):
             f'CLIP checkpoint {src!r} not found (a local file, an http(s) '
             f'URL or one of {list(OPENAI_CLIP_URLS)}).')
     return path, True
-
-
-def save_atomic(obj, dst: str) -> None:
-    """``torch.save`` to ``dst`` atomically: a failure never leaves a partial
-    ``dst`` (an old one stays intact)."""
-    with atomic_open(dst, 'wb') as f:
-        torch.save(obj, f)
-
-
-def build_config_model(config: str):
-    from mmengine.config import Config
-
-    from tbps.registry import MODELS
-    from tbps.utils import register_all_modules
-    register_all_modules()
-    cfg = Config.fromfile(config)
-    return cfg, MODELS.build(cfg.model)
 
 
 def convert(src: str = DEFAULT_SRC, dst: str = DEFAULT_DST, img_size=None,
@@ -198,7 +150,7 @@ def convert(src: str = DEFAULT_SRC, dst: str = DEFAULT_DST, img_size=None,
         dropped={k: len(v) for k, v in report['dropped'].items()},
         unmapped=list(report['unmapped']),
     )
-    save_atomic(dict(state_dict=state_dict, meta=meta), dst)
+    torch_save_atomic(dict(state_dict=state_dict, meta=meta), dst)
     log(f'saved {len(state_dict)} tensors to {dst}')
     return report
 

@@ -46,6 +46,9 @@ from typing import Dict, Optional, Tuple
 
 import torch
 
+from .convert_utils import (compare_with_model, format_key_report,
+                            unwrap_checkpoint)
+
 __all__ = ['convert_albef_state_dict', 'unwrap_albef_checkpoint',
            'format_report', 'compare_with_model']
 
@@ -70,12 +73,8 @@ _LAYER_RE = re.compile(r'^encoder\.layer\.(\d+)\.(.*)$')
 def unwrap_albef_checkpoint(checkpoint) -> Dict[str, torch.Tensor]:
     """The state dict of an ALBEF checkpoint: ``checkpoint['model']`` (how
     ALBEF saves), ``checkpoint['state_dict']``, or the dict itself."""
-    if not isinstance(checkpoint, dict):
-        raise TypeError(f'Expected a dict checkpoint, got {type(checkpoint)}')
-    for key in ('model', 'state_dict'):
-        if key in checkpoint and isinstance(checkpoint[key], dict):
-            return checkpoint[key]
-    return checkpoint
+    return unwrap_checkpoint(checkpoint, keys=('model', 'state_dict'),
+                             strip_prefix=None)
 
 
 def _map_vit(rest: str) -> Optional[str]:
@@ -285,39 +284,6 @@ def convert_albef_state_dict(state_dict: Dict[str, torch.Tensor],
     return new, report
 
 
-def compare_with_model(state_dict: Dict[str, torch.Tensor],
-                       model: torch.nn.Module) -> dict:
-    """Load ``state_dict`` into ``model`` (non-strict, running the modules'
-    load hooks, e.g. mmpretrain's position-embedding resize) and return
-    ``missing``, ``unexpected`` and ``errors`` (shape mismatches)."""
-    try:
-        result = model.load_state_dict(dict(state_dict), strict=False)
-    except RuntimeError as err:
-        # Shape mismatches raise even when not strict; report the keys.
-        own = model.state_dict()
-        errors = [f'{k}: checkpoint {tuple(v.shape)} vs model '
-                  f'{tuple(own[k].shape)}' for k, v in state_dict.items()
-                  if k in own and own[k].shape != v.shape]
-        return dict(missing=sorted(set(own) - set(state_dict)),
-                    unexpected=sorted(set(state_dict) - set(own)),
-                    errors=errors or [str(err)])
-    return dict(missing=list(result.missing_keys),
-                unexpected=list(result.unexpected_keys), errors=[])
-
-
-def _summarize_keys(keys, limit=20):
-    """Collapse layer indices so long key lists stay readable."""
-    groups = OrderedDict()
-    for key in keys:
-        pattern = re.sub(r'\.\d+\.', '.*.', key)
-        groups[pattern] = groups.get(pattern, 0) + 1
-    lines = [f'{p}' + (f' (x{n})' if n > 1 else '')
-             for p, n in groups.items()]
-    if len(lines) > limit:
-        lines = lines[:limit] + [f'... {len(lines) - limit} more patterns']
-    return lines
-
-
 def format_report(report: dict, comparison: Optional[dict] = None) -> str:
     """Human-readable conversion report."""
     out = [f"ALBEF layout: {report['layout']}",
@@ -335,19 +301,5 @@ def format_report(report: dict, comparison: Optional[dict] = None) -> str:
            'momentum encoders: ' + ('converted (momentum.steps=1)'
                                     if report['momentum'] else
                                     'not converted')]
-    for reason, keys in report['dropped'].items():
-        out.append(f'dropped {len(keys)} key(s): {reason}')
-        out += ['    ' + line for line in _summarize_keys(keys)]
-    out.append(f"unmapped source keys: {len(report['unmapped'])}")
-    out += ['    ' + line for line in _summarize_keys(report['unmapped'])]
-    if comparison is not None:
-        for name in ('missing', 'unexpected', 'errors'):
-            keys = comparison[name]
-            out.append(f'{name} against the config model: {len(keys)}')
-            if name != 'errors':
-                lines = _summarize_keys(keys)
-            else:
-                lines = keys[:20] + ([f'... {len(keys) - 20} more']
-                                     if len(keys) > 20 else [])
-            out += ['    ' + line for line in lines]
+    out += format_key_report(report, comparison)
     return '\n'.join(out)

@@ -37,6 +37,8 @@ from typing import Dict, Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
+from .convert_utils import format_key_report, unwrap_checkpoint
+
 __all__ = ['OPENAI_CLIP_URLS', 'sha256_from_url', 'square_grid',
            'resize_clip_pos_embed', 'load_openai_clip',
            'unwrap_clip_checkpoint', 'convert_clip_state_dict',
@@ -146,16 +148,8 @@ def unwrap_clip_checkpoint(checkpoint) -> Dict[str, torch.Tensor]:
     """The state dict in a CLIP checkpoint: ``checkpoint['state_dict']``
     (open_clip training checkpoints) or the dict itself; a DDP ``module.``
     prefix is removed."""
-    if not isinstance(checkpoint, dict):
-        raise TypeError(f'Expected a dict checkpoint, got {type(checkpoint)}')
-    for key in ('state_dict', 'model'):
-        if key in checkpoint and isinstance(checkpoint[key], dict):
-            checkpoint = checkpoint[key]
-            break
-    if checkpoint and all(k.startswith('module.') for k in checkpoint):
-        checkpoint = OrderedDict(
-            (k[len('module.'):], v) for k, v in checkpoint.items())
-    return checkpoint
+    return unwrap_checkpoint(checkpoint, keys=('state_dict', 'model'),
+                             strip_prefix='module.')
 
 
 def _count_blocks(state_dict, prefix: str) -> int:
@@ -285,14 +279,6 @@ def convert_clip_state_dict(state_dict: Dict[str, torch.Tensor],
     return new, report
 
 
-def _key_lines(keys, limit=20):
-    keys = list(keys)
-    lines = ['    ' + k for k in keys[:limit]]
-    if len(keys) > limit:
-        lines.append(f'    ... {len(keys) - limit} more')
-    return lines
-
-
 def format_clip_report(report: dict, comparison: Optional[dict] = None) -> str:
     """Human-readable conversion report (``comparison``: ``missing``,
     ``unexpected``, ``errors`` against a config's model)."""
@@ -312,14 +298,5 @@ def format_clip_report(report: dict, comparison: Optional[dict] = None) -> str:
         (' with zero biases' if r['proj_bias'] else ' (no bias)'),
         f"released temperature (1 / exp(logit_scale)): {r['temperature']}",
     ]
-    for reason, keys in r['dropped'].items():
-        out.append(f'dropped {len(keys)} key(s): {reason}')
-        out += _key_lines(keys)
-    out.append(f"unmapped source keys: {len(r['unmapped'])}")
-    out += _key_lines(r['unmapped'])
-    if comparison is not None:
-        for name in ('missing', 'unexpected', 'errors'):
-            out.append(f'{name} against the config model: '
-                       f'{len(comparison[name])}')
-            out += _key_lines(comparison[name])
+    out += format_key_report(r, comparison)
     return '\n'.join(out)
