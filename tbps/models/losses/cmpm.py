@@ -5,9 +5,8 @@ import torch.nn.functional as F
 
 from tbps.registry import MODELS
 from tbps.models.utils import all_gather_no_grad, all_gather_with_grad
-from .sdm import kl_to_targets
-
-LABEL_NORMS = ('l1', 'l2')
+from .utils import TARGET_NORMS as LABEL_NORMS
+from .utils import kl_to_targets, pid_targets
 
 
 @MODELS.register_module()
@@ -47,11 +46,7 @@ class CMPMLoss(nn.Module):
     def targets(self, pids: torch.Tensor,
                 all_pids: torch.Tensor) -> torch.Tensor:
         """[B, W*B] identity matches, normalised per row (L1 or L2)."""
-        match = (pids.view(-1, 1) == all_pids.view(1, -1)).float()
-        norm = match.sum(dim=1, keepdim=True)
-        if self.label_norm == 'l2':
-            norm = norm.sqrt()
-        return match / norm.clamp(min=1)
+        return pid_targets(pids, all_pids, norm=self.label_norm)
 
     def forward(self, image_feats: torch.Tensor, text_feats: torch.Tensor,
                 pids: torch.Tensor) -> torch.Tensor:

@@ -5,18 +5,7 @@ import torch.nn.functional as F
 
 from tbps.registry import MODELS
 from tbps.models.utils import all_gather_no_grad, all_gather_with_grad
-from .utils import pid_targets
-
-
-def kl_to_targets(logits: torch.Tensor, targets: torch.Tensor,
-                  eps: float) -> torch.Tensor:
-    """mean_i KL(p_i || q_i) = mean_i sum_j p_ij (log p_ij - log(q_ij + eps))
-
-    with p = softmax(logits) over each row; logits and targets [A, B].
-    """
-    log_p = F.log_softmax(logits, dim=1)
-    kl = log_p.exp() * (log_p - torch.log(targets + eps))
-    return kl.sum(dim=1).mean()
+from .utils import kl_to_targets, pid_targets
 
 
 @MODELS.register_module()

@@ -1,15 +1,38 @@
 """Helpers shared by the alignment losses."""
 import torch
+import torch.nn.functional as F
+
+TARGET_NORMS = ('l1', 'l2')
 
 
-def pid_targets(pids_a: torch.Tensor, pids_b: torch.Tensor) -> torch.Tensor:
+def pid_targets(pids_a: torch.Tensor, pids_b: torch.Tensor,
+                norm: str = 'l1') -> torch.Tensor:
     """Row-normalised identity-match matrix.
 
-    q[i, j] = 1[pid_a_i == pid_b_j] / sum_j 1[pid_a_i == pid_b_j], shape
-    [A, B]. Rows without any match are all zero.
+    q[i, j] = 1[pid_a_i == pid_b_j] / n_i, shape [A, B], with
+    n_i = sum_j 1[pid_a_i == pid_b_j] for ``norm='l1'`` (each row a
+    distribution) or its square root for ``norm='l2'`` (unit rows, as
+    IRRA's ``compute_cmpm``). Rows without any match are all zero.
     """
+    if norm not in TARGET_NORMS:
+        raise ValueError(f'norm must be one of {TARGET_NORMS}, got '
+                         f'{norm!r}.')
     match = (pids_a.view(-1, 1) == pids_b.view(1, -1)).float()
-    return match / match.sum(dim=1, keepdim=True).clamp(min=1)
+    count = match.sum(dim=1, keepdim=True)
+    if norm == 'l2':
+        count = count.sqrt()
+    return match / count.clamp(min=1)
+
+
+def kl_to_targets(logits: torch.Tensor, targets: torch.Tensor,
+                  eps: float) -> torch.Tensor:
+    """mean_i KL(p_i || q_i) = mean_i sum_j p_ij (log p_ij - log(q_ij + eps))
+
+    with p = softmax(logits) over each row; logits and targets [A, B].
+    """
+    log_p = F.log_softmax(logits, dim=1)
+    kl = log_p.exp() * (log_p - torch.log(targets + eps))
+    return kl.sum(dim=1).mean()
 
 
 def diagonal_targets(local_size: int, global_size: int,
