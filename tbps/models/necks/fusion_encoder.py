@@ -155,13 +155,11 @@ class BertFusionEncoder(BaseModule):
 
     def fused_cls_from_prefix(self, prefix: KeyValue, text_mask: torch.Tensor,
                               image_kv: List[KeyValue],
-                              kv_index: torch.Tensor,
-                              image_mask: Optional[torch.Tensor] = None
-                              ) -> torch.Tensor:
+                              kv_index: torch.Tensor) -> torch.Tensor:
         """Fused [CLS] token [B, C] of B caption/image pairs, equal to
-        ``forward(text_tokens, text_mask, image_mask=image_mask,
-        image_kv=image_kv, kv_index=kv_index)[0][:, 0]``, for pairs that
-        share images.
+        ``forward(text_tokens, text_mask, image_kv=image_kv,
+        kv_index=kv_index)[0][:, 0]`` (all image tokens real), for pairs
+        that share images.
 
         Skips work the [CLS] output does not need: layer 0's
         self-attention (``prefix``, the :meth:`text_prefix` rows of the B
@@ -176,7 +174,6 @@ class BertFusionEncoder(BaseModule):
             text_mask: [B, L] 1 for real tokens.
             image_kv: :meth:`image_key_values` of G images.
             kv_index: [B] the image (0..G-1) of each pair.
-            image_mask: [G, N] 1 for real image tokens (default all).
         """
         hidden, query = prefix
         order = torch.argsort(kv_index, stable=True)
@@ -199,13 +196,13 @@ class BertFusionEncoder(BaseModule):
             if i > 0:
                 query = block.self.query(hidden)
             context = self._grouped_attend(query, image_kv[i], groups,
-                                           image_mask, block.self.scaling)
+                                           block.self.scaling)
             hidden = layer.feed_forward_chunk(block.output(context, hidden))
         fused = torch.empty_like(hidden[:, 0])
         fused[order] = hidden[:, 0]
         return fused
 
-    def _grouped_attend(self, query, image_kv, groups, image_mask, scale):
+    def _grouped_attend(self, query, image_kv, groups, scale):
         """Cross-attention context [B, L, C] of query projections [B, L, C]
         whose rows come in runs of ``(image, count)`` groups."""
         keys, values = image_kv
@@ -214,12 +211,9 @@ class BertFusionEncoder(BaseModule):
         for image, count in groups:
             rows = query[start:start + count].reshape(
                 count * length, self.num_heads, -1).transpose(0, 1)[None]
-            mask = None
-            if image_mask is not None:
-                mask = additive_mask(image_mask[image:image + 1], query.dtype)
             context = torch.nn.functional.scaled_dot_product_attention(
                 rows, keys[image:image + 1], values[image:image + 1],
-                attn_mask=mask, scale=scale)
+                scale=scale)
             out.append(context[0].transpose(0, 1).reshape(count, length,
                                                           width))
             start += count

@@ -95,6 +95,9 @@ def itm_logits_of_candidates(fusion_encoder, itm_head,
         Tensor: [Q, K] ``itm_head(fused_cls)[:, 1]`` (float32, on the text
         tokens' device).
     """
+    if batch_size < 1 or image_chunk < 1:
+        raise ValueError('batch_size and image_chunk must be positive, got '
+                         f'{batch_size} and {image_chunk}')
     device = text_tokens.device
     # Layer 0's self-attention sees the caption only: once per query.
     prefix = [torch.cat(parts) for parts in zip(*(
@@ -103,9 +106,6 @@ def itm_logits_of_candidates(fusion_encoder, itm_head,
         for a in range(0, text_tokens.shape[0], batch_size)))]
     num_queries, k = candidates.shape
     num_images = len(image_tokens)
-    if batch_size < 1 or image_chunk < 1:
-        raise ValueError('batch_size and image_chunk must be positive, got '
-                         f'{batch_size} and {image_chunk}')
     candidates = candidates.to(device)
     flat_image = candidates.reshape(-1)
     flat_query = torch.arange(num_queries, device=device).repeat_interleave(k)
@@ -156,19 +156,18 @@ def combine_scores(similarity: torch.Tensor, candidates: torch.Tensor,
       (X - min X) / (max X - min X)`` over the whole matrix. Non-candidates
       thus follow the candidates, ordered by similarity.
     """
-    if score not in SCORES:
-        raise ValueError(f'rerank score must be one of {SCORES}, got '
-                         f'{score!r}')
     candidates = candidates.to(similarity.device)
     itm_logits = itm_logits.to(similarity.device, torch.float32)
     if score == 'itm':
         out = torch.full(similarity.shape, float(fill), dtype=torch.float32,
                          device=similarity.device)
         return out.scatter_(1, candidates, itm_logits)
-    row_min = itm_logits.min(dim=1, keepdim=True).values
-    itm = row_min.expand(similarity.shape).clone().scatter_(
-        1, candidates, itm_logits)
-    return _minmax(itm) + sim_weight * _minmax(similarity.float())
+    if score == 'itm+sim':
+        row_min = itm_logits.min(dim=1, keepdim=True).values
+        itm = row_min.expand(similarity.shape).clone().scatter_(
+            1, candidates, itm_logits)
+        return _minmax(itm) + sim_weight * _minmax(similarity.float())
+    raise ValueError(f'rerank score must be one of {SCORES}, got {score!r}')
 
 
 def _minmax(x: torch.Tensor) -> torch.Tensor:
