@@ -30,6 +30,14 @@ class IDLoss(nn.Module):
         label_smoothing (float): Cross-entropy label smoothing (0 in IRRA).
         init_std (float): Std of the classifier weight init.
         loss_weight (float): Multiplier of the returned loss.
+
+    A pid outside ``0..num_classes-1`` raises a clear ``ValueError``
+    (instead of an opaque device-side assert) when it is seen by the check:
+    pids on the CPU are checked on every call (no cost); pids on an
+    accelerator are checked on the first call only, since reading
+    ``pids.max()`` there synchronises the device every step. A wrong
+    ``num_classes`` is a configuration error, which the first batch almost
+    always shows.
     """
 
     def __init__(self, num_classes: int, in_dim: int = 512,
@@ -42,16 +50,23 @@ class IDLoss(nn.Module):
         self.classifier = nn.Linear(in_dim, num_classes)
         nn.init.normal_(self.classifier.weight, std=init_std)
         nn.init.zeros_(self.classifier.bias)
+        self._checked_device_pids = False
 
     def forward(self, image_feats: torch.Tensor, text_feats: torch.Tensor,
                 pids: torch.Tensor) -> torch.Tensor:
         """image_feats, text_feats: [B, in_dim]; pids: [B] -> scalar."""
-        if pids.numel() and int(pids.max()) >= self.num_classes:
-            raise ValueError(
-                f'IDLoss: pid {int(pids.max())} >= num_classes '
-                f'{self.num_classes}; set num_classes (model.losses.<name>.'
-                'num_classes) to the number of training identities.')
+        if pids.device.type == 'cpu' or not self._checked_device_pids:
+            self._check_pids(pids)
+            self._checked_device_pids = pids.device.type != 'cpu'
         loss = sum(F.cross_entropy(self.classifier(feats.float()), pids,
                                    label_smoothing=self.label_smoothing)
                    for feats in (image_feats, text_feats)) / 2
         return self.loss_weight * loss
+
+    def _check_pids(self, pids: torch.Tensor) -> None:
+        top = int(pids.max()) if pids.numel() else -1
+        if top >= self.num_classes:
+            raise ValueError(
+                f'IDLoss: pid {top} >= num_classes {self.num_classes}; set '
+                'num_classes (model.losses.<name>.num_classes) to the number '
+                'of training identities.')
