@@ -26,21 +26,22 @@ def bind_reranker(evaluator, model):
             metric.reranker = None
 
 
+class _RerankBindingMixin:
+    """``run`` with the model's ``rerank`` bound to the metrics (see
+    :class:`TextToImageRetrievalMetric`); mix in before an mmengine loop."""
+
+    def run(self) -> dict:
+        with bind_reranker(self.evaluator, self.runner.model):
+            return super().run()
+
+
 @LOOPS.register_module()
-class RetrievalValLoop(ValLoop):
+class RetrievalValLoop(_RerankBindingMixin, ValLoop):
     """mmengine's ``ValLoop`` with the model's ``rerank`` bound to the
     metrics (see :class:`TextToImageRetrievalMetric`)."""
 
-    def run(self) -> dict:
-        with bind_reranker(self.evaluator, self.runner.model):
-            return super().run()
-
 
 @LOOPS.register_module()
-class RetrievalTestLoop(TestLoop):
+class RetrievalTestLoop(_RerankBindingMixin, TestLoop):
     """mmengine's ``TestLoop`` with the model's ``rerank`` bound to the
     metrics (see :class:`TextToImageRetrievalMetric`)."""
-
-    def run(self) -> dict:
-        with bind_reranker(self.evaluator, self.runner.model):
-            return super().run()
