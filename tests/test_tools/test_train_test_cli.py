@@ -10,6 +10,8 @@ import sys
 import pytest
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'analysis_tools'))
+from summarize_runs import run_metrics  # noqa: E402
 
 
 def run(args, cwd=REPO_ROOT):
@@ -32,6 +34,9 @@ def test_train_best_checkpoint_test_and_resume(config, tiny_synth_root,
     assert len(best) == 1, os.listdir(work)
     assert 'Testing the best validation checkpoint' in log
     assert 'Epoch(test)' in log and 'mINP' in log
+    # where summarize_runs.py finds the test metrics of a train --test run
+    logged = run_metrics(work, 'test')
+    assert run_metrics(work, 'val')['R1'] >= 0
 
     out = str(tmp_path / 'metrics.json')
     run(['tools/test.py', config, best[0], '--work-dir', work, '--out', out,
@@ -39,6 +44,7 @@ def test_train_best_checkpoint_test_and_resume(config, tiny_synth_root,
     metrics = json.load(open(out))
     assert set(metrics) == {'R1', 'R5', 'R10', 'mAP', 'mINP'}
     assert 0 <= metrics['R1'] <= metrics['R5'] <= metrics['R10'] <= 100
+    assert logged == pytest.approx(metrics)
 
     # Resume (torch >= 2.6 checkpoints hold mmengine objects) and train on.
     log = run(['tools/train.py', config, '--work-dir', work, '--resume',
