@@ -35,7 +35,7 @@ from collections import OrderedDict
 from typing import Dict, Optional, Sequence, Tuple
 
 import torch
-import torch.nn.functional as F
+from mmpretrain.models.utils import resize_pos_embed
 
 from .convert_utils import format_key_report, unwrap_checkpoint
 
@@ -82,7 +82,9 @@ def square_grid(num_patches: int) -> Optional[Tuple[int, int]]:
 def resize_clip_pos_embed(pos: torch.Tensor, src_grid: Sequence[int],
                           dst_grid: Sequence[int], num_extra_tokens: int = 1,
                           mode: str = 'bilinear') -> torch.Tensor:
-    """Resize a ViT position embedding to another patch grid.
+    """Resize a ViT position embedding to another patch grid: mmpretrain's
+    ``resize_pos_embed`` for OpenAI's [L, C] layout as well, with a clear
+    error when the grid does not fit.
 
     Args:
         pos (Tensor): [E + gh * gw, C] (OpenAI layout) or [1, E + gh*gw, C];
@@ -97,20 +99,14 @@ def resize_clip_pos_embed(pos: torch.Tensor, src_grid: Sequence[int],
         (interpolated in float32).
     """
     batched = pos.dim() == 3
-    flat = pos[0] if batched else pos
     src_grid, dst_grid = tuple(src_grid), tuple(dst_grid)
-    extra, grid = flat[:num_extra_tokens], flat[num_extra_tokens:]
-    if grid.shape[0] != src_grid[0] * src_grid[1]:
-        raise ValueError(f'{grid.shape[0]} grid positions do not form a '
+    num_grid = pos.shape[-2] - num_extra_tokens
+    if num_grid != src_grid[0] * src_grid[1]:
+        raise ValueError(f'{num_grid} grid positions do not form a '
                          f'{src_grid[0]}x{src_grid[1]} grid.')
-    if src_grid != dst_grid:
-        channels = grid.shape[-1]
-        grid = grid.float().reshape(1, *src_grid, channels).permute(0, 3, 1, 2)
-        kwargs = {} if mode == 'nearest' else dict(align_corners=False)
-        grid = F.interpolate(grid, size=dst_grid, mode=mode, **kwargs)
-        grid = grid.permute(0, 2, 3, 1).reshape(-1, channels).to(pos.dtype)
-    out = torch.cat([extra, grid], dim=0)
-    return out[None] if batched else out
+    out = resize_pos_embed(pos if batched else pos[None], src_grid, dst_grid,
+                           mode=mode, num_extra_tokens=num_extra_tokens)
+    return out if batched else out[0]
 
 
 def load_openai_clip(path: str, trusted: bool = True):
