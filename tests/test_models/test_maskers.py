@@ -203,3 +203,27 @@ def test_phrase_masker_random_tokens_and_clip_error(bert_tok):
     from tbps.datasets.tokenizers import CLIPTokenizer
     with pytest.raises(TypeError, match='return_word_ids'):
         build('PhraseMasker', CLIPTokenizer())
+
+
+@needs_minilm
+def test_phrase_masker_mask_words_given_word(bert_tok):
+    masker = build('PhraseMasker', bert_tok)
+    texts = ['a white t-shirt', 'the black leggings', 'a coat']
+    out = masker.mask_words(texts, [2, 1, -1])
+    assert out['valid'].tolist() == [True, True, False]
+    assert masked_tokens(bert_tok, out, 0) == bert_tok.hf.tokenize('t-shirt')
+    assert masked_tokens(bert_tok, out, 1) == ['black']
+    assert (out['labels'][2] == -100).all()
+    assert torch.equal(out['masked_ids'][2], out['input_ids'][2])
+    chosen = out['labels'] != -100
+    assert (out['masked_ids'][chosen] == bert_tok.mask_token_id).all()
+    # __call__ masks the same tokens for the word it draws
+    drawn = masker([[t] for t in texts[:2]],
+                   generator=torch.Generator().manual_seed(3))
+    again = masker.mask_words(drawn['phrase_texts'],
+                              drawn['word_index'].tolist())
+    assert torch.equal(again['labels'], drawn['labels'])
+    with pytest.raises(ValueError, match='out of range'):
+        masker.mask_words(['a coat'], [2])
+    with pytest.raises(ValueError, match='2 word indices'):
+        masker.mask_words(['a coat'], [0, 1])

@@ -34,6 +34,7 @@ from PIL import Image
 from tbps.datasets.phrases import PhraseParser
 from tbps.datasets.synth.attributes import COLORS
 from tbps.models.heads.bidir_attention import BidirAttentionPooling
+from tbps.models.maskers import PhraseMasker
 from tbps.registry import DATASETS, MODELS
 from tbps.utils import register_all_modules
 
@@ -79,24 +80,6 @@ def color_phrases(phrases: List[str], colors: Sequence[str] = SATURATED
     return out
 
 
-def mask_word(tokenizer, phrase: str, word_index: int):
-    """Token ids of ``phrase`` with the tokens of word ``word_index``
-    (whitespace words) replaced by the mask token; -> (ids [1, L],
-    attention mask [1, L], labels [1, L] with -100 off the word)."""
-    words = phrase.split()
-    enc = tokenizer([phrase], return_word_ids=True)
-    counts = [int(tokenizer([w], return_word_ids=True)['word_ids'].max()) + 1
-              for w in words]
-    start = sum(counts[:word_index])
-    chosen = ((enc['word_ids'] >= start)
-              & (enc['word_ids'] < start + counts[word_index]))
-    ids = enc['input_ids']
-    labels = torch.where(chosen, ids, torch.full_like(ids, -100))
-    masked = torch.where(chosen, torch.full_like(ids,
-                                                 tokenizer.mask_token_id), ids)
-    return masked, enc['attention_mask'], labels
-
-
 def patch_weights(model, image: torch.Tensor, ids, mask, labels,
                   layer: int) -> Dict[str, torch.Tensor]:
     """Forward / backward / bidirectional weights [N] of one masked phrase
@@ -119,7 +102,7 @@ def evaluate(model, dataset, parser, layer: int, grid: Tuple[int, int],
              limit: Optional[int] = None, max_dist: float = 80.0,
              colors: Sequence[str] = SATURATED) -> dict:
     pre = model.data_preprocessor
-    tokenizer = pre.tokenizer
+    masker = PhraseMasker(pre.tokenizer)  # always the mask token
     sums = {}
     base = dict(uniform=0.0, chance=0.0)
     records = (dataset.get_data_info(i) for i in range(len(dataset)))
@@ -139,8 +122,10 @@ def evaluate(model, dataset, parser, layer: int, grid: Tuple[int, int],
                                                     max_dist))
             if frac.sum() == 0:  # colour not visible (occluded, lighting)
                 continue
-            ids, amask, labels = mask_word(tokenizer, phrase, word)
-            weights = patch_weights(model, image, ids, amask, labels, layer)
+            enc = masker.mask_words([phrase], [word])
+            weights = patch_weights(model, image, enc['masked_ids'],
+                                    enc['attention_mask'], enc['labels'],
+                                    layer)
             for mode, w in weights.items():
                 sums.setdefault(mode, dict(mass=0.0, lift=0.0, hit=0.0))
                 w = w.detach().float()

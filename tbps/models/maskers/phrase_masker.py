@@ -117,9 +117,54 @@ class PhraseMasker:
                         for (u, _), p in zip(draws, phrases)]
         texts = [str(p[k]) if k >= 0 else ''
                  for p, k in zip(phrases, phrase_index)]
-        enc = self.tokenizer(texts, return_word_ids=True)
-        input_ids, word_ids = enc['input_ids'], enc['word_ids']
+        enc, counts = self._encode(texts)
+        visible = [max(r) + 1 for r in enc['word_ids'].tolist()]
+        word_index = [-1] * num
+        for i, text in enumerate(texts):
+            words = text.split()
+            cands = self._candidates(words, [counts[w] for w in words],
+                                     visible[i])
+            if cands:
+                word_index[i] = cands[min(int(draws[i][1] * len(cands)),
+                                          len(cands) - 1)]
+        out = self._mask(enc, counts, texts, word_index, generator)
+        keep = out['valid'].tolist()
+        word_index = [j if v else -1 for j, v in zip(word_index, keep)]
+        phrase_index = [k if v else -1 for k, v in zip(phrase_index, keep)]
+        return dict(
+            phrase_texts=texts,
+            **out,
+            word_index=torch.tensor(word_index, dtype=torch.long),
+            phrase_index=torch.tensor(phrase_index, dtype=torch.long),
+            masked_words=[t.split()[j] if j >= 0 else ''
+                          for t, j in zip(texts, word_index)])
 
+    def mask_words(self, texts: Sequence[str], word_index: Sequence[int],
+                   generator: Optional[torch.Generator] = None
+                   ) -> Dict[str, torch.Tensor]:
+        """Mask the given word (index into ``text.split()``, -1 for none)
+        of each text, with this masker's mask/random/keep ratios.
+
+        Returns:
+            dict: ``input_ids``, ``attention_mask``, ``masked_ids``,
+            ``labels`` ([B, L] as in :meth:`__call__`) and ``valid`` ([B]:
+            the word has at least one token within the length limit).
+        """
+        texts = [str(t) for t in texts]
+        if len(word_index) != len(texts):
+            raise ValueError(f'{len(texts)} texts but {len(word_index)} word '
+                             'indices')
+        for text, j in zip(texts, word_index):
+            if not -1 <= j < len(text.split()):
+                raise ValueError(f'word index {j} is out of range for '
+                                 f'{text!r}')
+        enc, counts = self._encode(texts)
+        return self._mask(enc, counts, texts, list(word_index), generator)
+
+    def _encode(self, texts: List[str]):
+        """Tokenised texts (with ``word_ids``) and the number of tokenizer
+        words of every whitespace word in them."""
+        enc = self.tokenizer(texts, return_word_ids=True)
         # Tokenizer words per whitespace word ("t-shirt" -> t, -, shirt):
         # a phrase's word ids are the concatenation of its words' word ids.
         vocab = sorted({w for t in texts for w in t.split()})
@@ -128,39 +173,28 @@ class PhraseMasker:
             wids = self.tokenizer(vocab, return_word_ids=True)['word_ids']
             # Python max: torch reductions on tiny tensors cost milliseconds.
             counts = {w: max(r) + 1 for w, r in zip(vocab, wids.tolist())}
+        return enc, counts
 
-        visible = [max(r) + 1 for r in word_ids.tolist()]
-        word_index, spans = [-1] * num, [(0, 0)] * num
-        for i, text in enumerate(texts):
-            words = text.split()
-            cands = self._candidates(words, [counts[w] for w in words],
-                                     visible[i])
-            if not cands:
+    def _mask(self, enc, counts, texts, word_index, generator):
+        """Corrupt the sub-tokens of word ``word_index[i]`` of each text."""
+        spans = []
+        for text, j in zip(texts, word_index):
+            if j < 0:
+                spans.append((0, 0))
                 continue
-            j = cands[min(int(draws[i][1] * len(cands)), len(cands) - 1)]
+            words = text.split()
             start = sum(counts[w] for w in words[:j])
-            word_index[i], spans[i] = j, (start, start + counts[words[j]])
+            spans.append((start, start + counts[words[j]]))
+        input_ids, word_ids = enc['input_ids'], enc['word_ids']
         # Sub-tokens whose tokenizer word id lies in the chosen word's span.
-        lo, hi = torch.tensor(spans, dtype=torch.long).view(num, 2).unbind(1)
+        lo, hi = torch.tensor(spans, dtype=torch.long).view(-1, 2).unbind(1)
         chosen = (word_ids >= lo[:, None]) & (word_ids < hi[:, None])
-
-        valid = chosen.any(dim=1)
-        keep = valid.tolist()
-        word_index = [j if v else -1 for j, v in zip(word_index, keep)]
-        phrase_index = [k if v else -1 for k, v in zip(phrase_index, keep)]
         masked_ids = corrupt(input_ids, chosen, self.mask_token_id,
                              self.random_ids, self.mask_token_ratio,
                              self.random_token_ratio, generator)
         labels = torch.where(chosen, input_ids,
                              torch.full_like(input_ids, -100))
-        return dict(
-            phrase_texts=texts,
-            input_ids=input_ids,
-            attention_mask=enc['attention_mask'],
-            masked_ids=masked_ids,
-            labels=labels,
-            word_index=torch.tensor(word_index, dtype=torch.long),
-            phrase_index=torch.tensor(phrase_index, dtype=torch.long),
-            valid=valid,
-            masked_words=[t.split()[j] if j >= 0 else ''
-                          for t, j in zip(texts, word_index)])
+        return dict(input_ids=input_ids,
+                    attention_mask=enc['attention_mask'],
+                    masked_ids=masked_ids, labels=labels,
+                    valid=chosen.any(dim=1))
