@@ -21,8 +21,6 @@ colour is the phrase's (within ``--max-dist`` in RGB):
         configs/laip/laip_synth.py work_dirs/laip_synth/best_R1_epoch_18.pth
 """
 import argparse
-import os.path as osp
-import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -210,4 +208,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == '__main__':
-    sys.exit(main() and 0)
+    main()
