@@ -31,7 +31,8 @@ from PIL import Image
 
 from tbps.datasets.phrases import PhraseParser
 from tbps.datasets.synth.attributes import COLORS
-from tbps.models.heads.bidir_attention import BidirAttentionPooling
+from tbps.models.heads.bidir_attention import (BidirAttentionPooling,
+                                               backward_attention)
 from tbps.models.maskers import PhraseMasker
 from tbps.registry import DATASETS, MODELS
 from tbps.utils import register_all_modules
@@ -90,8 +91,7 @@ def patch_weights(model, image: torch.Tensor, ids, mask, labels,
     if getattr(model, 'mlm_head', None) is None:
         return dict(forward=BidirAttentionPooling('forward').weights(attn)[0])
     logits = model.mlm_head(fused)
-    score = logits.gather(-1, labels.clamp(min=0)[..., None]).squeeze(-1)
-    grad = torch.autograd.grad((score * (labels >= 0)).sum(), attn)[0]
+    grad = backward_attention(logits, labels, attn)
     return {mode: BidirAttentionPooling(mode=mode).weights(attn, grad)[0]
             for mode in MODES}
 

@@ -7,6 +7,22 @@ from tbps.registry import MODELS
 MODES = ('bidirectional', 'forward', 'backward')
 
 
+def backward_attention(logits: torch.Tensor, labels: torch.Tensor,
+                       attention: torch.Tensor,
+                       retain_graph: bool = False) -> torch.Tensor:
+    """LAIP Eqs. 5-6: gradient of the masked words' prediction scores
+    (summed logits of their labels) w.r.t. the attention map.
+
+    logits [B, L, V] and labels [B, L] (-100 off the masked words) of the
+    masked-token head; attention [B, H, L, N] in the same graph -> [B, H,
+    L, N].
+    """
+    score = logits.gather(-1, labels.clamp(min=0)[..., None]).squeeze(-1)
+    score = (score * (labels >= 0)).sum()
+    return torch.autograd.grad(score, attention,
+                               retain_graph=retain_graph)[0]
+
+
 @MODELS.register_module()
 class BidirAttentionPooling(nn.Module):
     """Phrase-guided image representation (LAIP Eqs. 4-8).

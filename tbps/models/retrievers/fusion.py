@@ -7,6 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import ExponentialMovingAverage
 
+from tbps.models.heads.bidir_attention import backward_attention
 from tbps.registry import MODELS
 from .base import BaseRetriever
 from .rerank import RERANK_DEFAULTS, check_rerank_cfg, rerank_similarity
@@ -362,12 +363,8 @@ class FusionRetriever(BaseRetriever):
         """Image-phrase contrastive loss on BidirAtt-pooled patches."""
         grad = None
         if self.local_pool.needs_gradient:
-            # Eq. 5-6: prediction score of the masked word's label; its
-            # gradient w.r.t. the attention map is the backward attention.
-            picked = labels.clamp(min=0)
-            score = logits.gather(-1, picked[..., None]).squeeze(-1)
-            score = (score * (labels >= 0)).sum()
-            grad = torch.autograd.grad(score, attn, retain_graph=True)[0]
+            grad = backward_attention(logits, labels, attn,
+                                      retain_graph=True)
         pooled, _ = self.local_pool(image_tokens[:, 1:], attn, grad)
         device = image_tokens.device
         plain = batch['input_ids'].to(device)[valid]
