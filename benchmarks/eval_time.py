@@ -1,0 +1,110 @@
+"""Evaluation time of a config on a CUHK-PEDES-test-size split.
+
+Runs the real test path (mmengine ``Runner.test()``: the config's test
+dataloader and pipeline, ``RetrievalTestLoop``, the retrieval metric with
+the model's top-k re-ranking) with random weights on a SynthPEDES test split
+of CUHK-PEDES's size (1025 identities x 3 views = 3075 images, 6150
+captions; CUHK-PEDES test: 3074 / 6156), rendered at 384x128 and written in
+CUHK-PEDES layout. For a model that re-ranks (ALBEF, LAIP) the same
+evaluation also runs with ``model.rerank.k=0`` (cosine only) and the ratio
+is printed, the cost of re-ranking measured in the same run.
+
+    python benchmarks/eval_time.py configs/laip/laip_cuhk.py --fp16
+    python benchmarks/eval_time.py configs/irra/irra_cuhk.py --fp16
+
+``--fp16`` runs the forward passes under autocast (mmengine's
+``TestLoop(fp16=True)``; CUDA). The split is generated once into
+``--data-root`` (default ``data/synth_pedes_cuhk_test_size``).
+"""
+import argparse
+import copy
+import os.path as osp
+import tempfile
+import time
+
+from mmengine.config import Config, DictAction
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
+
+from train_throughput import use_vocab_file
+
+CUHK_TEST = dict(num_test_ids=1025, views_per_id=3)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(
+        description='Evaluation time of a config at CUHK-PEDES test size.')
+    parser.add_argument('config')
+    parser.add_argument('--data-root', default='data/synth_pedes_cuhk_test_size',
+                        help='a CUHK-PEDES-layout folder (generated there '
+                        'when absent)')
+    parser.add_argument('--num-test-ids', type=int,
+                        default=CUHK_TEST['num_test_ids'],
+                        help='identities of a generated split')
+    parser.add_argument('--image-size', type=int, nargs=2, default=(384, 128),
+                        metavar=('H', 'W'), help='of a generated split')
+    parser.add_argument('--fp16', action='store_true',
+                        help='autocast the forward passes (CUDA)')
+    parser.add_argument('--vocab-file', default=None,
+                        help='WordPiece vocab.txt replacing a BERT '
+                        'tokenizer\'s name_or_path (offline machines)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        default={})
+    return parser.parse_args()
+
+
+def ensure_split(root: str, num_test_ids: int, image_size) -> str:
+    """Generate a SynthPEDES whose test split has ``num_test_ids`` x 3
+    images (train / val kept tiny) unless ``root`` already holds one."""
+    if osp.isfile(osp.join(root, 'reid_raw.json')):
+        return root
+    from tbps.datasets.synth import make_synth_pedes
+    return make_synth_pedes(root, seed=0, num_train_ids=2, num_val_ids=2,
+                            num_test_ids=num_test_ids,
+                            views_per_id=CUHK_TEST['views_per_id'],
+                            image_size=tuple(image_size))
+
+
+def time_test(cfg: Config, work_dir: str) -> tuple:
+    """Seconds of ``Runner.test()`` and its metrics."""
+    cfg = copy.deepcopy(cfg)
+    cfg.work_dir = work_dir
+    runner = Runner.from_cfg(cfg)
+    start = time.perf_counter()
+    metrics = runner.test()
+    return time.perf_counter() - start, metrics
+
+
+def main():
+    args = parse_args()
+    init_default_scope('tbps')
+    cfg = Config.fromfile(args.config)
+    cfg.merge_from_dict(args.cfg_options)
+    use_vocab_file(cfg, args.vocab_file)
+    root = ensure_split(args.data_root, args.num_test_ids, args.image_size)
+    cfg.test_dataloader.dataset.data_root = root
+    cfg.load_from, cfg.resume = None, False  # random weights: time only
+    cfg.test_cfg = dict(cfg.get('test_cfg') or {}, fp16=args.fp16)
+    cfg.default_hooks.logger.interval = 10 ** 6
+
+    runs = {'as configured': cfg}
+    rerank = cfg.model.get('rerank')
+    if rerank and rerank.get('k', 0) > 0:
+        coarse = copy.deepcopy(cfg)
+        coarse.model.rerank.k = 0
+        runs['cosine only (k=0)'] = coarse
+    seconds = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (name, run_cfg) in enumerate(runs.items()):
+            seconds[name], _ = time_test(run_cfg, osp.join(tmp, str(i)))
+    print(f'config {args.config}, test split {root}, fp16 {args.fp16}'
+          + (f', re-rank {dict(rerank)}' if rerank else ''))
+    for name, s in seconds.items():
+        print(f'  {name:20s} {s:8.1f} s')
+    if len(seconds) == 2:
+        full, coarse = seconds.values()
+        print(f'  re-ranked / cosine-only time: {full / coarse:.2f}x')
+
+
+if __name__ == '__main__':
+    main()
