@@ -15,11 +15,8 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from tbps.registry import MODELS
-from tbps.structures import TBPSDataSample
+from train_throughput import image_size, make_batch
 
-CAPTION = ('the man has long hair. he wears a purple jacket, long yellow '
-           'pants and gray shoes.')
-PHRASES = ['long hair', 'a purple jacket', 'long yellow pants', 'gray shoes']
 STAGES = dict(albef=dict(triplet=0.0, mlm=0.0, local=0.0),
               laip=dict(triplet=1.0, mlm=1.0, local=1.0))
 
@@ -31,17 +28,6 @@ def parse_args():
     parser.add_argument('--steps', type=int, default=6)
     parser.add_argument('--threads', type=int, default=None)
     return parser.parse_args()
-
-
-def make_batch(model, cfg, batch_size):
-    h, w = cfg.model.image_encoder.img_size
-    imgs = [torch.randint(0, 255, (3, h, w), dtype=torch.uint8)
-            for _ in range(batch_size)]
-    samples = [TBPSDataSample(metainfo=dict(
-        caption=CAPTION, phrases=PHRASES, pid=i // 2, modality='pair'))
-        for i in range(batch_size)]
-    return model.data_preprocessor(dict(inputs=imgs, data_samples=samples),
-                                   True)
 
 
 def step(model, optimizer, data):
@@ -64,7 +50,8 @@ def main():
     model.train()
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=1e-5)
-    data = make_batch(model, cfg, args.batch_size)
+    data = model.data_preprocessor(
+        make_batch(args.batch_size, image_size(cfg)), True)
     times = {k: [] for k in STAGES}
     for i in range(args.steps + 1):
         for name, weights in STAGES.items():
