@@ -17,7 +17,6 @@ files of ``bert-base-uncased``, pass any uncased WordPiece ``--vocab-file``
     python benchmarks/train_throughput.py configs/irra/irra_cuhk.py --amp
 """
 import argparse
-import copy
 import statistics
 import time
 
@@ -26,6 +25,7 @@ from mmengine.config import Config, DictAction
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 
+from tbps.engine import amp_optim_wrapper
 from tbps.registry import MODELS
 from tbps.structures import TBPSDataSample
 
@@ -129,10 +129,8 @@ def main():
     model.loss_weights.update(stage_loss_weights(cfg, args.stage))
     wrappers = {'fp32': build_optim_wrapper(model, cfg.optim_wrapper)}
     if args.amp:
-        amp_cfg = copy.deepcopy(cfg.optim_wrapper)
-        amp_cfg.type = 'AmpOptimWrapper'
-        amp_cfg.setdefault('loss_scale', 'dynamic')
-        wrappers['amp'] = build_optim_wrapper(model, amp_cfg)
+        wrappers['amp'] = build_optim_wrapper(
+            model, amp_optim_wrapper(cfg.optim_wrapper))
     data = make_batch(batch_size, image_size(cfg))
 
     times = {name: [] for name in wrappers}

@@ -7,6 +7,7 @@ from mmengine.config import Config, DictAction
 from mmengine.dist import barrier
 from mmengine.runner import Runner
 
+from tbps.engine import amp_optim_wrapper
 from tbps.utils import register_all_modules
 from tbps.utils.dist_env import finish_distributed, prepare_distributed
 
@@ -51,8 +52,7 @@ def merge_args(cfg: Config, args) -> Config:
         if not torch.cuda.is_available():
             raise SystemExit('--amp needs a CUDA device (mmengine\'s '
                              'AmpOptimWrapper); on CPU train without it.')
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        cfg.optim_wrapper = amp_optim_wrapper(cfg.optim_wrapper)
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
         cfg.default_hooks.checkpoint.save_best = None
