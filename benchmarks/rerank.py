@@ -17,7 +17,7 @@ image tokens and caption ids), which changes no work done.
   cross-attention (the kernel the batched path uses), to separate the gain
   of not repeating work from the gain of the kernel.
 * ``batched``: :meth:`FusionRetriever.rerank` (see
-  ``tbps/models/retrievers/rerank.py``).
+  ``tbps/evaluation/functional/rerank.py``).
 
 All three are timed on the first ``--queries`` queries, alternating,
 ``--repeats`` times (fastest kept; a shared machine is noisy). Then the
@@ -37,7 +37,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from tbps.models.necks.fusion_encoder import additive_mask
-from tbps.models.retrievers.rerank import topk_candidates
+from tbps.evaluation.functional.rerank import topk_candidates
 from tbps.registry import MODELS
 
 
@@ -126,7 +126,7 @@ def per_query_loop(model, similarity, text, image_tokens, k, sdpa=False):
         fused = fuse(model.fusion_encoder, tokens.expand(kk, -1, -1),
                      mask[i:i + 1, :length].expand(kk, -1),
                      image_tokens[idx].to(device))
-        out[i, idx] = model.itm_head(fused)[:, 1].float().cpu()
+        out[i, idx] = model.heads['itm'](fused)[:, 1].float().cpu()
     return out
 
 

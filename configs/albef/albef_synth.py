@@ -22,7 +22,7 @@ model = dict(
                       vocab_size=None),
     fusion_encoder=dict(name_or_path=None, config=tiny_bert, num_layers=3),
     embed_dim=128,
-    itc=dict(queue_size=2048),
+    heads=dict(itc=dict(queue_size=2048)),
     rerank=dict(k=32),  # of 400 test images (CUHK-PEDES: 128 of 3074)
 )
 

@@ -1,4 +1,4 @@
 # Ablation: BidirAtt from the first fusion layer (laip_synth uses layer 1 of
 # 3; the last layer gives no backward attention).
 _base_ = ['./laip_synth.py']
-model = dict(local_alignment=dict(layer=0))
+model = dict(heads=dict(mlm=dict(attention_layer=0)))

@@ -61,7 +61,7 @@ def test_runner_test_reports_reranked_metrics(tiny_synth_root, tmp_path):
     model = runner.model
     # an ITM head that actually disagrees with the (random) cosine order
     with torch.no_grad():
-        model.itm_head.fc.weight.normal_(0, 3.0)
+        model.heads.itm.fc.weight.normal_(0, 3.0)
     metrics = runner.test()
     expected, coarse = rerank_outside_runner(model, runner.test_dataloader)
     assert set(metrics) == {'R1', 'R5', 'R10', 'mAP', 'mINP'}

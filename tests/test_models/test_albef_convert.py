@@ -1,5 +1,5 @@
 """ALBEF -> tbps checkpoint conversion (tools/model_converters/albef2tbps.py,
-tbps.models.utils.albef_convert) on generated checkpoints in ALBEF's real
+tbps.converters.albef) on generated checkpoints in ALBEF's real
 key layouts, with real shape relations at small widths: ViT (patch 16,
 384x384, 24x24 grid, width 48, depth 2), BERT (width 64, 12 layers of which
 6-11 have cross-attention taking the 48-d image tokens), 256-d ITC
@@ -18,7 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.config import Config
 
-from tbps.models.utils.albef_convert import convert_albef_state_dict
+from tbps.converters.albef import convert_albef_state_dict
 from tbps.registry import MODELS
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -34,11 +34,17 @@ TINY_BERT = dict(hidden_size=BERT['width'],
                  intermediate_size=BERT['inter'],
                  max_position_embeddings=BERT['max_pos'])
 # Keys the converted checkpoint does not provide, by design.
-QUEUE_KEYS = {'itc_loss.image_queue', 'itc_loss.text_queue',
-              'itc_loss.pid_queue', 'itc_loss.queue_ptr'}
-LOCAL_KEYS = {'local_image_proj.weight', 'local_image_proj.bias',
-              'local_text_proj.weight', 'local_text_proj.bias',
-              'local_loss.log_inv_temperature'}
+ITC = 'heads.itc.loss_module.'
+QUEUE_KEYS = {ITC + 'image_queue', ITC + 'text_queue', ITC + 'pid_queue',
+              ITC + 'queue_ptr'}
+LOCAL_KEYS = {'heads.local.image_proj.weight', 'heads.local.image_proj.bias',
+              'heads.local.text_proj.weight', 'heads.local.text_proj.bias',
+              'heads.local.loss_module.log_inv_temperature'}
+MLM = 'heads.mlm.predictor.'
+MLM_KEYS = {MLM + k for k in (
+    'bias', 'decoder.bias', 'transform.dense.weight', 'transform.dense.bias',
+    'transform.LayerNorm.weight', 'transform.LayerNorm.bias',
+    'decoder.weight')}
 
 
 def _tool():
@@ -179,10 +185,10 @@ def albef_cfg(config='configs/albef/albef_synth.py', img_size=(384, 384)):
         'model.fusion_encoder.num_layers':
         BERT['layers'] - BERT['fusion_layer'],
         'model.embed_dim': EMBED,
-        'model.itc.queue_size': QUEUE,
+        'model.heads.itc.queue_size': QUEUE,
     })
-    if 'local_alignment' in cfg.model:
-        cfg.model.local_alignment.embed_dim = EMBED
+    if 'local' in cfg.model.heads:
+        cfg.model.heads.local.embed_dim = EMBED
     return cfg
 
 
@@ -243,7 +249,7 @@ SPOT_CHECKS = [
      'fusion_encoder.layer.3.crossattention.output.LayerNorm.weight'),
     ('vision_proj.weight', 'image_proj.proj.weight'),
     ('text_proj.bias', 'text_proj.proj.bias'),
-    ('itm_head.weight', 'itm_head.fc.weight'),
+    ('itm_head.weight', 'heads.itm.fc.weight'),
     ('visual_encoder_m.blocks.1.mlp.fc1.bias',
      'momentum.module.image_encoder.backbone.layers.1.ffn.layers.0.0.bias'),
     ('visual_encoder_m.norm.bias',
@@ -269,8 +275,8 @@ def test_mapping_report_and_values(layout, vocab):
     # from the temperature and the EMA step counter.
     src_ids = {id(v) for v in src.values()}
     made = {k for k, v in new.items() if id(v) not in src_ids}
-    assert made == {'itc_loss.log_temperature', 'momentum.steps'}
-    assert math.isclose(float(new['itc_loss.log_temperature'].exp()), TEMP,
+    assert made == {ITC + 'log_temperature', 'momentum.steps'}
+    assert math.isclose(float(new[ITC + 'log_temperature'].exp()), TEMP,
                         rel_tol=1e-6)
     assert int(new['momentum.steps']) == 1
     assert report['unmapped'] == []
@@ -287,15 +293,17 @@ def test_mapping_report_and_values(layout, vocab):
     assert f'{tm}encoder.layer.6.crossattention.self.key.weight' in dropped
     assert f'{tm}encoder.layer.5.output.dense.bias' not in dropped
     if layout == 'pretrain':
-        assert new['mlm_head.decoder.weight'] is \
+        assert new[MLM + 'decoder.weight'] is \
             src['text_encoder.cls.predictions.decoder.weight']
-        assert new['mlm_head.bias'] is src['text_encoder.cls.predictions.bias']
-        assert new['mlm_head.transform.LayerNorm.weight'] is \
+        assert new[MLM + 'bias'] is src['text_encoder.cls.predictions.bias']
+        # BERT's tied decoder bias is the same tensor.
+        assert new[MLM + 'decoder.bias'] is \
+            src['text_encoder.cls.predictions.decoder.bias']
+        assert new[MLM + 'transform.LayerNorm.weight'] is \
             src['text_encoder.cls.predictions.transform.LayerNorm.weight']
-        assert 'text_encoder.cls.predictions.decoder.bias' in dropped
         assert 'text_encoder_m.cls.predictions.decoder.weight' in dropped
     else:
-        assert not any(k.startswith('mlm_head.') for k in new)
+        assert not any(k.startswith(MLM) for k in new)
     # Each source key is converted, dropped or reported: none lost silently.
     assert len(new) - 2 + len(dropped) + 1 == len(src)  # +1: temp
 
@@ -323,10 +331,8 @@ def test_bare_state_dict_and_errors(vocab):
 
 @pytest.mark.parametrize('layout,config,missing', [
     ('retrieval', 'configs/albef/albef_synth.py', QUEUE_KEYS),
-    ('retrieval', 'configs/laip/laip_synth.py', QUEUE_KEYS | LOCAL_KEYS | {
-        'mlm_head.bias', 'mlm_head.transform.dense.weight',
-        'mlm_head.transform.dense.bias', 'mlm_head.transform.LayerNorm.weight',
-        'mlm_head.transform.LayerNorm.bias', 'mlm_head.decoder.weight'}),
+    ('retrieval', 'configs/laip/laip_synth.py',
+     QUEUE_KEYS | LOCAL_KEYS | MLM_KEYS),
     ('pretrain', 'configs/laip/laip_synth.py', QUEUE_KEYS | LOCAL_KEYS),
 ])
 def test_loads_into_fusion_retriever(layout, config, missing, vocab):
@@ -337,7 +343,7 @@ def test_loads_into_fusion_retriever(layout, config, missing, vocab):
     own = model.state_dict()
     for key, value in new.items():
         assert torch.equal(own[key], value.to(own[key].dtype)), key
-    temperature = float(model.itc_loss.temperature.detach())
+    temperature = float(model.heads.itc.temperature.detach())
     assert temperature == pytest.approx(TEMP, rel=1e-6)
     assert int(model.momentum.steps) == 1
     # The first EMA update blends (keeps) the converted momentum weights.
@@ -513,7 +519,7 @@ def test_cli_from_url_into_tall_model(http_root, tmp_path, monkeypatch,
     assert torch.allclose(model.image_encoder.backbone.pos_embed, expected)
     assert torch.allclose(
         model.momentum.module.image_encoder.backbone.pos_embed, expected_m)
-    assert torch.equal(model.itm_head.fc.weight, src['itm_head.weight'])
+    assert torch.equal(model.heads.itm.fc.weight, src['itm_head.weight'])
     with torch.no_grad():
         cls, tokens = model.image_encoder(torch.randn(1, 3, 384, 128))
     assert tokens.shape == (1, 193, 48)

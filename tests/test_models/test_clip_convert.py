@@ -1,4 +1,4 @@
-"""OpenAI CLIP -> tbps conversion (tbps.models.utils.clip_convert,
+"""OpenAI CLIP -> tbps conversion (tbps.converters.clip,
 tools/model_converters/clip2tbps.py) against open_clip's own CLIP model:
 a small randomly initialised ViT CLIP in OpenAI's state-dict layout
 (vision width 128 / 2 layers / patch 32 at 224, text width 128 / 2 layers,
@@ -16,7 +16,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from tbps.models.utils.clip_convert import (convert_clip_state_dict,
+from tbps.converters.clip import (convert_clip_state_dict,
                                             load_openai_clip,
                                             resize_clip_pos_embed,
                                             sha256_from_url)

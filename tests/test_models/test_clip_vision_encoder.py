@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tbps.models.utils.clip_convert import (resize_clip_pos_embed,
+from tbps.models.utils.pos_embed import (resize_clip_pos_embed,
                                             square_grid)
 from tbps.registry import MODELS
 

@@ -60,8 +60,10 @@ def test_random_masker_statistics(bert_tok):
     ids, mask, lengths = random_batch(bert_tok)
     ids0, mask0 = ids.clone(), mask.clone()
     masker = build('RandomWordMasker', bert_tok)
-    masked, labels = masker(ids, mask,
-                            generator=torch.Generator().manual_seed(1))
+    out = masker(dict(input_ids=ids, attention_mask=mask),
+                 generator=torch.Generator().manual_seed(1))
+    masked, labels = out['masked_ids'], out['labels']
+    assert torch.equal(out['valid'], (labels != -100).any(1))
     assert torch.equal(ids, ids0) and torch.equal(mask, mask0)
     assert masked.shape == labels.shape == ids.shape
 
@@ -97,12 +99,13 @@ def test_random_masker_statistics(bert_tok):
 def test_random_masker_determinism_and_cap(bert_tok):
     ids, mask, _ = random_batch(bert_tok, batch=64)
     masker = build('RandomWordMasker', bert_tok, mask_prob=0.5, max_masks=3)
-    out1 = masker(ids, mask, generator=torch.Generator().manual_seed(7))
-    out2 = masker(ids, mask, generator=torch.Generator().manual_seed(7))
-    out3 = masker(ids, mask, generator=torch.Generator().manual_seed(8))
-    assert all(torch.equal(a, b) for a, b in zip(out1, out2))
-    assert not torch.equal(out1[1], out3[1])
-    per_row = (out1[1] != -100).sum(1)
+    text = dict(input_ids=ids, attention_mask=mask)
+    out1 = masker(text, generator=torch.Generator().manual_seed(7))
+    out2 = masker(text, generator=torch.Generator().manual_seed(7))
+    out3 = masker(text, generator=torch.Generator().manual_seed(8))
+    assert all(torch.equal(out1[k], out2[k]) for k in out1)
+    assert not torch.equal(out1['labels'], out3['labels'])
+    per_row = (out1['labels'] != -100).sum(1)
     assert per_row.max() == 3 and per_row.min() == 0  # row 0 is empty
     with pytest.raises(ValueError, match='sum <= 1'):
         build('RandomWordMasker', bert_tok, mask_token_ratio=0.9,
@@ -115,8 +118,8 @@ def test_random_masker_clip_tokenizer():
     enc = tok(['a woman in a red coat carrying a black backpack', 'hi'] * 50)
     masker = build('RandomWordMasker', tok, mask_token_ratio=1.0,
                    random_token_ratio=0.0)
-    masked, labels = masker(enc['input_ids'], enc['attention_mask'],
-                            generator=torch.Generator().manual_seed(0))
+    out = masker(enc, generator=torch.Generator().manual_seed(0))
+    masked, labels = out['masked_ids'], out['labels']
     chosen = labels != -100
     assert (masked[chosen] == tok.mask_token_id).all()
     assert chosen.any(1).all()
@@ -142,7 +145,7 @@ def test_phrase_masker_masks_one_whole_word(bert_tok):
                ['a white t-shirt']]
     seen = set()
     for seed in range(40):
-        out = masker(phrases, generator=torch.Generator().manual_seed(seed))
+        out = masker.mask_phrases(phrases, generator=torch.Generator().manual_seed(seed))
         assert out['valid'].all()
         enc = bert_tok(out['phrase_texts'], return_word_ids=True)
         assert torch.equal(out['input_ids'], enc['input_ids'])
@@ -168,7 +171,7 @@ def test_phrase_masker_choices_empty_lists_and_determinism(bert_tok):
     masker = build('PhraseMasker', bert_tok)
     phrases = [['a woman', 'long black hair'], [], ['the'], []]
     before = copy.deepcopy(phrases)
-    out = masker(phrases, generator=torch.Generator().manual_seed(0))
+    out = masker.mask_phrases(phrases, generator=torch.Generator().manual_seed(0))
     assert phrases == before
     assert out['valid'].tolist() == [True, False, True, False]
     assert out['word_index'][1] == -1 and out['phrase_index'][3] == -1
@@ -179,13 +182,13 @@ def test_phrase_masker_choices_empty_lists_and_determinism(bert_tok):
     assert out['labels'].shape == out['input_ids'].shape == \
         out['attention_mask'].shape
 
-    again = masker(phrases, generator=torch.Generator().manual_seed(0))
+    again = masker.mask_phrases(phrases, generator=torch.Generator().manual_seed(0))
     assert all(torch.equal(out[k], again[k]) for k in
                ('masked_ids', 'labels', 'word_index', 'phrase_index'))
-    picked = {masker([phrases[0]], generator=torch.Generator().manual_seed(s)
+    picked = {masker.mask_phrases([phrases[0]], generator=torch.Generator().manual_seed(s)
                      )['phrase_texts'][0] for s in range(20)}
     assert picked == set(phrases[0])
-    all_empty = masker([[], []])
+    all_empty = masker.mask_phrases([[], []])
     assert not all_empty['valid'].any()
 
 
@@ -193,7 +196,7 @@ def test_phrase_masker_choices_empty_lists_and_determinism(bert_tok):
 def test_phrase_masker_random_tokens_and_clip_error(bert_tok):
     masker = build('PhraseMasker', bert_tok, mask_token_ratio=0.0,
                    random_token_ratio=1.0)
-    out = masker([['black leggings']] * 8,
+    out = masker.mask_phrases([['black leggings']] * 8,
                  generator=torch.Generator().manual_seed(0))
     chosen = out['labels'] != -100
     assert not torch.isin(out['masked_ids'][chosen],
@@ -217,9 +220,9 @@ def test_phrase_masker_mask_words_given_word(bert_tok):
     assert torch.equal(out['masked_ids'][2], out['input_ids'][2])
     chosen = out['labels'] != -100
     assert (out['masked_ids'][chosen] == bert_tok.mask_token_id).all()
-    # __call__ masks the same tokens for the word it draws
-    drawn = masker([[t] for t in texts[:2]],
-                   generator=torch.Generator().manual_seed(3))
+    # mask_phrases masks the same tokens for the word it draws
+    drawn = masker.mask_phrases([[t] for t in texts[:2]],
+                                generator=torch.Generator().manual_seed(3))
     again = masker.mask_words(drawn['phrase_texts'],
                               drawn['word_index'].tolist())
     assert torch.equal(again['labels'], drawn['labels'])
@@ -227,3 +230,28 @@ def test_phrase_masker_mask_words_given_word(bert_tok):
         masker.mask_words(['a coat'], [2])
     with pytest.raises(ValueError, match='2 word indices'):
         masker.mask_words(['a coat'], [0, 1])
+
+
+@needs_minilm
+def test_maskers_share_one_call_signature(bert_tok):
+    """Every masker is called as ``masker(text, data_samples, generator)``
+    and returns the same core fields; the phrase masker reads the samples'
+    phrases, the word masker the caption tokens."""
+    from tbps.structures import TBPSDataSample
+    captions = ['a woman in a red coat', 'a man with black leggings']
+    phrases = [['a red coat'], ['black leggings']]
+    text = bert_tok(captions)
+    samples = [TBPSDataSample(metainfo=dict(caption=c, phrases=p))
+               for c, p in zip(captions, phrases)]
+    core = {'input_ids', 'attention_mask', 'masked_ids', 'labels', 'valid'}
+    for type_ in ('RandomWordMasker', 'PhraseMasker'):
+        masker = build(type_, bert_tok)
+        out = masker(text, samples, generator=torch.Generator().manual_seed(0))
+        assert core <= set(out), type_
+        assert out['labels'].shape == out['masked_ids'].shape
+        assert out['valid'].all()
+    out = build('PhraseMasker', bert_tok)(text, samples)
+    assert out['phrase_texts'] == ['a red coat', 'black leggings']
+    with pytest.raises(ValueError, match='phrase_cfg'):
+        build('PhraseMasker', bert_tok)(text, [TBPSDataSample(
+            metainfo=dict(phrases=[]))] * 2)

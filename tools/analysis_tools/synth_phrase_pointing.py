@@ -88,9 +88,10 @@ def patch_weights(model, image: torch.Tensor, ids, mask, labels,
     _, tokens = model.text_encoder(ids, mask)
     fused, attn = model.fusion_encoder(tokens, mask, image_tokens,
                                        attention_layer=layer)
-    if getattr(model, 'mlm_head', None) is None:
+    head = model.heads['mlm'] if 'mlm' in model.heads else None
+    if head is None:
         return dict(forward=BidirAttentionPooling('forward').weights(attn)[0])
-    logits = model.mlm_head(fused)
+    logits = head(fused)
     grad = backward_attention(logits, labels, attn)
     return {mode: BidirAttentionPooling(mode=mode).weights(attn, grad)[0]
             for mode in MODES}
@@ -165,7 +166,7 @@ def parse_args(argv=None):
     parser.add_argument('--split', default='val', choices=('val', 'test'))
     parser.add_argument('--layer', type=int, default=None,
                         help='fusion layer (default: the config\'s '
-                        'local_alignment.layer)')
+                        'heads.mlm.attention_layer)')
     parser.add_argument('--limit', type=int, default=None,
                         help='stop after this many phrases')
     parser.add_argument('--max-dist', type=float, default=80.0)
@@ -186,10 +187,11 @@ def main(argv=None) -> dict:
         cfg.merge_from_dict(args.cfg_options)
     layer = args.layer
     if layer is None:
-        layer = (cfg.model.get('local_alignment') or {}).get('layer')
+        layer = (cfg.model.get('heads', {}).get('mlm') or {}).get(
+            'attention_layer')
     if layer is None:
-        raise SystemExit(f'{args.config} has no model.local_alignment.layer; '
-                         'pass --layer')
+        raise SystemExit(f'{args.config} has no model.heads.mlm.'
+                         'attention_layer; pass --layer')
     if cfg.model.get('type') != 'FusionRetriever':
         raise SystemExit(f'{args.config}: needs a FusionRetriever model')
     model = MODELS.build(cfg.model)

@@ -17,7 +17,7 @@ use ``checkpoints/albef_mscoco_tbps.pth``). The ViT position embedding keeps
 ALBEF's square grid; mmpretrain's VisionTransformer resizes it to the
 model's grid (24x8 at 384x128) when the checkpoint is loaded. The ITC
 queues are not converted (they are rebuilt empty). See
-:mod:`tbps.models.utils.albef_convert` for the key mapping.
+:mod:`tbps.converters.albef` for the key mapping.
 """
 import argparse
 import os.path as osp
@@ -26,10 +26,10 @@ import sys
 
 import torch
 
-from tbps.models.utils.albef_convert import (convert_albef_state_dict,
+from tbps.converters.albef import (convert_albef_state_dict,
                                              format_report,
                                              unwrap_albef_checkpoint)
-from tbps.models.utils.convert_utils import (build_config_model,
+from tbps.converters.utils import (build_config_model,
                                              cached_download,
                                              compare_with_model, is_url)
 from tbps.utils.fileio import sha256_of, torch_save_atomic

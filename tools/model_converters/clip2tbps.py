@@ -23,7 +23,7 @@ float32 and the image position embedding is resized to ``--img-size``
 (default: the ``--config``'s image size, else 384x128). The output
 ``{'state_dict', 'meta'}`` is written atomically and loads with ``load_from``
 (the CLIP configs use ``checkpoints/clip_vit_b16_openai_tbps.pth``) or
-mmengine's ``load_checkpoint``. See :mod:`tbps.models.utils.clip_convert`
+mmengine's ``load_checkpoint``. See :mod:`tbps.converters.clip`
 for the key mapping.
 """
 import argparse
@@ -32,12 +32,12 @@ import sys
 
 import torch
 
-from tbps.models.utils.clip_convert import (OPENAI_CLIP_URLS,
+from tbps.converters.clip import (OPENAI_CLIP_URLS,
                                             convert_clip_state_dict,
                                             format_clip_report,
                                             load_openai_clip,
                                             sha256_from_url)
-from tbps.models.utils.convert_utils import (build_config_model,
+from tbps.converters.utils import (build_config_model,
                                              cached_download,
                                              compare_with_model, is_url)
 from tbps.utils.fileio import sha256_of, torch_save_atomic
@@ -78,7 +78,7 @@ def parse_args(argv=None):
 def download(url: str, sha256=None, log=print) -> str:
     """Local copy of ``url`` in torch hub's cache, verified against
     ``sha256`` (default: the hash in an OpenAI URL); see
-    :func:`~tbps.models.utils.convert_utils.cached_download`."""
+    :func:`~tbps.converters.utils.cached_download`."""
     return cached_download(url, sha256 or sha256_from_url(url), log)
 
 

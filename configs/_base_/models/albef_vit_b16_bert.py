@@ -21,11 +21,15 @@ model = dict(
                         num_layers=6, encoder_width=None),
     embed_dim=256,
     momentum=0.995,
-    itc=dict(queue_size=65536, temperature=0.07, alpha=0.4),
-    loss_weights=dict(itc=1.0, itm=1.0, triplet=0.0, mlm=0.0, local=0.0),
+    heads=dict(
+        itc=dict(type='MomentumITCHead', queue_size=65536, temperature=0.07,
+                 alpha=0.4),
+        itm=dict(type='ITMHead'),
+    ),
     # Val/test: each query's 128 best images by cosine re-scored by the
     # fusion encoder + ITM head; score 'itm' = the ITM logit (ALBEF).
-    rerank=dict(k=128, batch_size=256, image_chunk=16, score='itm'),
+    rerank=dict(k=128, head='itm', batch_size=256, image_chunk=16,
+                score='itm'),
 )
-# Stage-dependent branches leave parameters unused in some steps.
+# Heads switched off in a training stage leave parameters unused.
 find_unused_parameters = True

@@ -7,7 +7,7 @@ from mmengine.logging import print_log
 from mmengine.model import BaseModule
 
 from tbps.registry import MODELS
-from tbps.models.utils.clip_convert import resize_clip_pos_embed, square_grid
+from tbps.models.utils.pos_embed import resize_clip_pos_embed, square_grid
 from .clip_text import LayerNormFP32, Transformer
 
 
@@ -22,7 +22,7 @@ class CLIPVisionEncoder(BaseModule):
     ``visual.proj`` [C, D] (like ``text_projection`` for
     :class:`CLIPTextEncoder`) belongs to the retriever's projection neck: it
     is ``image_proj.proj.weight`` = ``proj.T`` (see
-    :mod:`tbps.models.utils.clip_convert`).
+    :mod:`tbps.converters.clip`).
 
     Forward: images [B, 3, H, W] -> ``(global [B, C], tokens [B, 1+N, C])``:
     ``tokens`` = ln_post(all tokens) with [CLS] first and the N = gh * gw

@@ -1,5 +1,15 @@
-from .bidir_attention import BidirAttentionPooling
+"""Training heads. Fusion-retriever heads take one
+:class:`~tbps.models.heads.fusion_batch.FusionBatch` in ``loss(batch)``
+(see that module for the head contract)."""
+from .bidir_attention import BidirAttentionPooling, backward_attention
+from .fusion_batch import FusionBatch
 from .irr_head import IRRHead
-from .itm_head import ITMHead, MaskedTokenHead
+from .itc_head import InBatchITCHead, MomentumITCHead
+from .itm_head import FusionTripletHead, ITMHead, hard_negatives
+from .local_alignment_head import LocalAlignmentHead
+from .masked_token_head import MaskedTokenHead, build_lm_prediction_head
 
-__all__ = ['BidirAttentionPooling', 'IRRHead', 'ITMHead', 'MaskedTokenHead']
+__all__ = ['BidirAttentionPooling', 'FusionBatch', 'FusionTripletHead',
+           'IRRHead', 'InBatchITCHead', 'ITMHead', 'LocalAlignmentHead',
+           'MaskedTokenHead', 'MomentumITCHead', 'backward_attention',
+           'build_lm_prediction_head', 'hard_negatives']

@@ -37,7 +37,7 @@ class BidirAttentionPooling(nn.Module):
         w        = normalise(combine(F, B)) over patches i >= 1
         v_p      = sum_i w_i v_i                     (Eq. 8)
 
-    ``combine`` is not fully recoverable from the paper text we have; the
+    ``combine`` is not spelled out in the LAIP paper; the
     default ``'product'`` uses F * relu(B) (Grad-CAM style, as in ALBEF's
     grounding), ``'sum'`` averages F and relu(B) after normalising each.
     ``mode='forward'`` / ``'backward'`` use one side only (ablations). If a

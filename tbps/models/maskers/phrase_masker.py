@@ -92,9 +92,34 @@ class PhraseMasker:
             string.punctuation) not in self.function_words]
         return content or alnum or present
 
-    def __call__(self, phrases: Sequence[Sequence[str]],
+    def __call__(self, text: Optional[Dict[str, torch.Tensor]] = None,
+                 data_samples: Optional[Sequence] = None,
                  generator: Optional[torch.Generator] = None
                  ) -> Dict[str, object]:
+        """The masker call shared by all maskers: mask one word of one
+        noun phrase of each sample's caption.
+
+        The phrases come from ``data_samples[i].phrases`` (attached by the
+        dataset's ``phrase_cfg``); the rows returned are the tokenised
+        *phrases*, not the captions, so ``text`` is not read.
+
+        Returns:
+            dict: as :meth:`mask_phrases`.
+        """
+        if data_samples is None:
+            raise ValueError('PhraseMasker reads the noun phrases of the '
+                             'data samples; pass data_samples.')
+        phrases = [list(s.get('phrases') or []) for s in data_samples]
+        if not any(phrases):
+            raise ValueError(
+                'Mask Phrase Modeling / BidirAtt need noun phrases per '
+                'caption: set phrase_cfg on the training dataset (see '
+                'configs/laip/README.md).')
+        return self.mask_phrases(phrases, generator)
+
+    def mask_phrases(self, phrases: Sequence[Sequence[str]],
+                     generator: Optional[torch.Generator] = None
+                     ) -> Dict[str, object]:
         """Mask one word of one phrase per sample.
 
         Args:

@@ -1,5 +1,5 @@
 """BERT-style random token masking (masked language modelling, IRRA's IRR)."""
-from typing import Optional, Tuple
+from typing import Dict, Optional, Sequence
 
 import torch
 
@@ -109,22 +109,27 @@ class RandomWordMasker:
             ok &= attention_mask.bool()
         return ok
 
-    def __call__(self, input_ids: torch.Tensor,
-                 attention_mask: Optional[torch.Tensor] = None,
+    def __call__(self, text: Dict[str, torch.Tensor],
+                 data_samples: Optional[Sequence] = None,
                  generator: Optional[torch.Generator] = None
-                 ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Mask a batch; the inputs are not modified.
+                 ) -> Dict[str, torch.Tensor]:
+        """Mask a batch of captions; the inputs are not modified.
 
         Args:
-            input_ids (Tensor): LongTensor [B, L].
-            attention_mask (Tensor, optional): [B, L], 0 at padding.
+            text (dict): ``input_ids`` LongTensor [B, L] and, optionally,
+                ``attention_mask`` [B, L] (0 at padding).
+            data_samples: Unused (the masker call signature shared by all
+                maskers, see :mod:`tbps.models.maskers`).
             generator (torch.Generator, optional): For reproducible draws.
 
         Returns:
-            tuple: ``masked_ids`` LongTensor [B, L] and ``labels``
-            LongTensor [B, L] (original id at chosen positions, -100
-            elsewhere).
+            dict: ``input_ids`` and ``attention_mask`` (the inputs),
+            ``masked_ids`` LongTensor [B, L], ``labels`` LongTensor [B, L]
+            (original id at chosen positions, -100 elsewhere) and ``valid``
+            BoolTensor [B] (the row has a chosen token).
         """
+        input_ids = text['input_ids']
+        attention_mask = text.get('attention_mask')
         maskable = self.maskable(input_ids, attention_mask)
         scores = _rand(input_ids.shape, input_ids, generator)
         chosen = (scores < self.mask_prob) & maskable
@@ -143,4 +148,8 @@ class RandomWordMasker:
                              self.random_token_ratio, generator)
         labels = torch.where(chosen, input_ids,
                              torch.full_like(input_ids, -100))
-        return masked_ids, labels
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        return dict(input_ids=input_ids, attention_mask=attention_mask,
+                    masked_ids=masked_ids, labels=labels,
+                    valid=chosen.any(dim=1))

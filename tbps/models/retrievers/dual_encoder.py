@@ -140,7 +140,8 @@ class DualEncoderRetriever(BaseRetriever):
         """IRR: encode the masked caption (a second text pass), project its
         tokens and the image tokens, predict the masked words."""
         mask = text['attention_mask']
-        masked_ids, labels = self.masker(text['input_ids'], mask)
+        masked = self.masker(text)
+        masked_ids, labels = masked['masked_ids'], masked['labels']
         _, masked_tokens = self.text_encoder(masked_ids, mask)
         return self.irr.loss(self.text_proj(masked_tokens),
                              self.image_proj(image_tokens), labels, mask)

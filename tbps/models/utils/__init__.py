@@ -1,7 +1,5 @@
-from .clip_convert import (convert_clip_state_dict, load_openai_clip,
-                           resize_clip_pos_embed)
 from .distributed import all_gather_no_grad, all_gather_with_grad
+from .pos_embed import resize_clip_pos_embed, square_grid
 
 __all__ = ['all_gather_no_grad', 'all_gather_with_grad',
-           'convert_clip_state_dict', 'load_openai_clip',
-           'resize_clip_pos_embed']
+           'resize_clip_pos_embed', 'square_grid']

@@ -20,10 +20,12 @@ in pre-training checkpoints, absent in retrieval ones)::
     text_encoder[.bert].encoder.layer.i   text_encoder.bert.encoder.layer.i
                                               (i < N)
     text_encoder[.bert].encoder.layer.i   fusion_encoder.layer.{i-N} (i >= N)
-    text_encoder.cls.predictions          mlm_head
+    text_encoder.cls.predictions          heads.mlm.predictor (BERT LM head;
+                                              decoder.bias tied to bias)
     vision_proj / text_proj               image_proj.proj / text_proj.proj
-    itm_head                              itm_head.fc
-    temp                                  itc_loss.log_temperature (= log)
+    itm_head                              heads.itm.fc
+    temp                                  heads.itc.loss_module
+                                              .log_temperature (= log)
     visual_encoder_m                      momentum.module.image_encoder
                                               .backbone (as above)
     text_encoder_m[.bert] (layers < N)    momentum.module.text_encoder.bert
@@ -35,7 +37,7 @@ converted momentum weights instead of overwriting them with the online ones.
 Dropped on purpose: the feature queues (``image_queue``, ``text_queue``,
 ``queue_ptr``, ``idx_queue`` -- COCO/Flickr image ids, not person ids),
 ``embeddings.position_ids`` (a non-persistent buffer in transformers >= 4.31),
-a tied ``cls.predictions.decoder.bias``, a ``pooler`` and the momentum
+a ``pooler`` and the momentum
 model's fusion layers / MLM head (tbps's momentum model has only the
 unimodal encoders and projections).
 """
@@ -46,7 +48,7 @@ from typing import Dict, Optional, Tuple
 
 import torch
 
-from .convert_utils import (compare_with_model, format_key_report,
+from .utils import (compare_with_model, format_key_report,
                             unwrap_checkpoint)
 
 __all__ = ['convert_albef_state_dict', 'unwrap_albef_checkpoint',
@@ -66,6 +68,9 @@ _VIT_TOP = [
     ('patch_embed.proj.', 'patch_embed.projection.'),
     ('norm.', 'ln1.'),
 ]
+#: Names of the heads in tbps's ALBEF/LAIP configs that receive ALBEF's
+#: ITC temperature, ITM classifier and MLM head.
+HEAD_KEYS = dict(itc='heads.itc', itm='heads.itm', mlm='heads.mlm')
 _QUEUES = ('image_queue', 'text_queue', 'queue_ptr', 'idx_queue')
 _LAYER_RE = re.compile(r'^encoder\.layer\.(\d+)\.(.*)$')
 
@@ -201,14 +206,11 @@ def convert_albef_state_dict(state_dict: Dict[str, torch.Tensor],
             temp = float(value.reshape(()))
             if not temp > 0:
                 raise ValueError(f'ALBEF temp must be positive, got {temp}.')
-            dst = 'itc_loss.log_temperature'
+            dst = HEAD_KEYS['itc'] + '.loss_module.log_temperature'
             value = torch.tensor(math.log(temp), dtype=torch.float32)
         elif key.startswith('text_encoder.cls.predictions.'):
             rest = key[len('text_encoder.cls.predictions.'):]
-            if rest == 'decoder.bias':
-                drop('tied MLM decoder bias (= cls.predictions.bias)', key)
-                continue
-            dst = 'mlm_head.' + rest
+            dst = HEAD_KEYS['mlm'] + '.predictor.' + rest
         elif key.startswith('visual_encoder.') or \
                 key.startswith('visual_encoder_m.'):
             online = key.startswith('visual_encoder.')
@@ -235,7 +237,7 @@ def convert_albef_state_dict(state_dict: Dict[str, torch.Tensor],
         else:
             for src, tgt in (('vision_proj.', 'image_proj.proj.'),
                              ('text_proj.', 'text_proj.proj.'),
-                             ('itm_head.', 'itm_head.fc.'),
+                             ('itm_head.', HEAD_KEYS['itm'] + '.fc.'),
                              ('vision_proj_m.',
                               'momentum.module.image_proj.proj.'),
                              ('text_proj_m.',
@@ -251,6 +253,10 @@ def convert_albef_state_dict(state_dict: Dict[str, torch.Tensor],
             continue
         put(dst, key, value)
 
+    # BERT ties the LM decoder bias to ``bias``; older checkpoints store one.
+    mlm = HEAD_KEYS['mlm'] + '.predictor.'
+    if mlm + 'bias' in new and mlm + 'decoder.bias' not in new:
+        new[mlm + 'decoder.bias'] = new[mlm + 'bias']
     has_momentum = any(k.startswith('momentum.module.') for k in new)
     if has_momentum:
         new['momentum.steps'] = torch.tensor(1, dtype=torch.long)
@@ -276,7 +282,7 @@ def convert_albef_state_dict(state_dict: Dict[str, torch.Tensor],
         pos_embed_tokens=(int(pos.shape[1]) if pos is not None else None),
         temperature=(float(state_dict['temp'].reshape(()))
                      if 'temp' in state_dict else None),
-        mlm_head=any(k.startswith('mlm_head.') for k in new),
+        mlm_head=any(k.startswith(mlm) for k in new),
         momentum=has_momentum,
         dropped=dropped,
         unmapped=unmapped,

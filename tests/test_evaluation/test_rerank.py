@@ -3,7 +3,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from tbps.models.retrievers.rerank import combine_scores, topk_candidates
+from tbps.evaluation.functional.rerank import combine_scores, topk_candidates
 from tbps.registry import MODELS
 from tbps.structures import TBPSDataSample
 
@@ -33,12 +33,12 @@ def build(fusion_layers=3, **rerank):
     cfg.fusion_encoder.config = fusion
     cfg.fusion_encoder.num_layers = fusion_layers
     cfg.embed_dim = 16
-    cfg.itc.queue_size = 8
+    cfg.heads.itc.queue_size = 8
     cfg.rerank = dict(dict(k=5, batch_size=4, image_chunk=3), **rerank)
     torch.manual_seed(0)
     model = MODELS.build(cfg).eval()
     with torch.no_grad():  # spread the ITM logits: rankings then differ
-        model.itm_head.fc.weight.normal_(0, 1.0)
+        model.heads.itm.fc.weight.normal_(0, 1.0)
     return model
 
 
@@ -69,7 +69,7 @@ def naive_logits(model, text, image_tokens, candidates):
         k = idx.numel()
         fused, _ = model.fusion_encoder(tokens.expand(k, -1, -1),
                                         mask.expand(k, -1), image_tokens[idx])
-        out[i] = model.itm_head(fused[:, 0])[:, 1]
+        out[i] = model.heads.itm(fused[:, 0])[:, 1]
     return out
 
 

@@ -30,7 +30,7 @@ ImageTokens = Union[torch.Tensor, Sequence[torch.Tensor]]
 SCORES = ('itm', 'itm+sim')
 # ``FusionRetriever(rerank=...)`` keys; see that class.
 RERANK_DEFAULTS = dict(k=128, batch_size=256, image_chunk=16, score='itm',
-                       fill=-100.0, sim_weight=0.002)
+                       fill=-100.0, sim_weight=0.002, head='itm')
 
 
 def check_rerank_cfg(cfg: dict) -> None:

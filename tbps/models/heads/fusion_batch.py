@@ -1,0 +1,99 @@
+"""What a fusion head receives: one training batch with its features and
+the encoder passes a head may run.
+
+:class:`~tbps.models.retrievers.FusionRetriever` encodes each training batch
+once and hands the same :class:`FusionBatch` to every head in config order
+(``heads=dict(NAME=cfg, ...)``); a head returns a dict of named losses from
+``loss(batch)``. The contract of a head (tbps's own and plugins alike):
+
+* ``loss(batch) -> dict``: keys containing ``'loss'`` are summed into the
+  training loss after scaling by the retriever's ``loss_weights[NAME]``;
+  other keys are logged as they are. Keys must be unique across heads.
+* A head whose weight is 0 is not called (its computation is skipped).
+* ``__init__`` may take any of ``embed_dim`` (ITC projection size),
+  ``image_dim``/``text_dim`` (unimodal encoder widths), ``fusion_dim``
+  (fusion encoder width), ``vocab_size`` and ``tokenizer``: the retriever
+  fills those the config leaves out.
+
+What a head reads from the batch:
+
+==========================  ================================================
+``images``                  [B, 3, H, W] preprocessed images
+``text``                    ``input_ids``/``attention_mask`` [B, L]
+``data_samples``            the B :class:`TBPSDataSample` (``phrases``...)
+``pids``                    [B] identities
+``image_feat``              ``global`` [B, D] (projected), ``tokens``
+                            [B, 1+N, C] (image encoder output)
+``text_feat``               ``global`` [B, D], ``tokens`` [B, L, C], ``mask``
+``image_embed``             [B, D] unit-norm ``image_feat['global']``
+``text_embed``              [B, D] unit-norm ``text_feat['global']``
+``momentum_embeds()``       (image, text) [B, D] unit-norm features of the
+                            momentum encoders, after their EMA update (once
+                            per batch; needs ``FusionRetriever(momentum=...)``)
+``encode_text(ids, mask)``  the text encoder -> (global [B', C], tokens
+                            [B', L', C])
+``fuse(tokens, mask, image_tokens, attention_layer=None)``
+                            the fusion encoder -> (fused [B', L', C],
+                            cross-attention [B', heads, L', N] or None)
+``heads``                   every head by name (to reuse another head's
+                            layers or cached passes, named in the config)
+``cached(key, fn)``         ``fn()`` once per batch: heads share passes
+                            through it (e.g. ITM logits, a masked pass)
+==========================  ================================================
+"""
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+
+
+class FusionBatch:
+    """One training batch of a fusion retriever, encoded once (see the
+    module docstring for the fields)."""
+
+    def __init__(self, retriever, inputs: dict, data_samples):
+        self._retriever = retriever
+        self.images = inputs['images']
+        self.text = inputs['text']
+        self.data_samples = data_samples
+        self.pids = retriever.pids_of(data_samples, self.images.device)
+        self.image_feat = retriever.extract_image_feat(self.images)
+        self.text_feat = retriever.extract_text_feat(self.text)
+        self.image_embed = F.normalize(self.image_feat['global'], dim=-1)
+        self.text_embed = F.normalize(self.text_feat['global'], dim=-1)
+        self._cache: Dict[Any, Any] = {}
+
+    @property
+    def heads(self):
+        return self._retriever.heads
+
+    @property
+    def tokenizer(self):
+        return self._retriever.tokenizer
+
+    def cached(self, key, fn: Callable[[], Any]) -> Any:
+        """``fn()``, computed on the first call with ``key`` in this batch."""
+        if key not in self._cache:
+            self._cache[key] = fn()
+        return self._cache[key]
+
+    def momentum_embeds(self) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Unit-norm momentum features (image, text) [B, D], no gradient;
+        the EMA update of the momentum encoders runs on the first call."""
+        return self.cached('momentum_embeds', lambda: self._retriever
+                           .momentum_embeds(self.images, self.text))
+
+    def encode_text(self, input_ids: torch.Tensor,
+                    attention_mask: torch.Tensor):
+        """The text encoder on (e.g. masked) token ids: -> (global
+        [B', C], tokens [B', L', C])."""
+        return self._retriever.text_encoder(input_ids, attention_mask)
+
+    def fuse(self, text_tokens: torch.Tensor, text_mask: torch.Tensor,
+             image_tokens: torch.Tensor,
+             attention_layer: Optional[int] = None):
+        """Fusion encoder: -> (fused tokens [B', L', C], that layer's
+        cross-attention probabilities [B', heads, L', N] or None)."""
+        return self._retriever.fusion_encoder(
+            text_tokens, text_mask, image_tokens,
+            attention_layer=attention_layer)
