@@ -4,7 +4,7 @@
 _base_ = [
     '../_base_/models/albef_vit_b16_bert.py',
     '../_base_/datasets/synth_pedes.py',
-    '../_base_/schedules/albef_finetune.py',
+    '../_base_/schedules/synth_cpu.py',
     '../_base_/default_runtime.py',
 ]
 
@@ -25,16 +25,4 @@ model = dict(
     heads=dict(itc=dict(queue_size=2048)),
     rerank=dict(k=32),  # of 400 test images (CUHK-PEDES: 128 of 3074)
 )
-
-max_epochs = 20
-warmup_epochs = 1
-optim_wrapper = dict(optimizer=dict(lr=5e-4, weight_decay=0.02))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0,
-         end=warmup_epochs, convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', by_epoch=True, begin=warmup_epochs,
-         end=max_epochs, eta_min=1e-5, convert_to_iter_based=True),
-]
-train_cfg = dict(max_epochs=max_epochs, val_interval=2)
 default_hooks = dict(logger=dict(interval=20))
-auto_scale_lr = dict(base_batch_size=32)

@@ -3,7 +3,7 @@
 _base_ = [
     '../_base_/models/clip_vit_b16.py',
     '../_base_/datasets/synth_pedes.py',
-    '../_base_/schedules/adamw_cosine.py',
+    '../_base_/schedules/synth_cpu.py',
     '../_base_/default_runtime.py',
 ]
 
@@ -28,7 +28,6 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', by_epoch=True, begin=warmup_epochs,
          end=max_epochs, eta_min=1e-5, convert_to_iter_based=True),
 ]
-train_cfg = dict(max_epochs=max_epochs, val_interval=2)
+train_cfg = dict(max_epochs=max_epochs)
 default_hooks = dict(logger=dict(interval=20))
-auto_scale_lr = dict(base_batch_size=32)
 load_from = None  # trained from scratch: OpenAI weights do not fit 128-d

@@ -1,19 +1,36 @@
 # LAIP on the embedded SynthPEDES (CPU, minutes): ALBEF + fusion triplet +
-# Mask Phrase Modeling + BidirAtt, trained in two stages in one run.
-_base_ = ['../albef/albef_synth.py']
+# Mask Phrase Modeling + BidirAtt, trained in two stages in one run, with
+# albef_synth.py's tiny model, data and schedule.
+_base_ = [
+    '../_base_/models/laip_vit_b16_bert.py',
+    '../_base_/datasets/synth_pedes.py',
+    '../_base_/schedules/synth_cpu.py',
+    '../_base_/default_runtime.py',
+]
+
+tiny_bert = dict(hidden_size=128, num_attention_heads=4,
+                 intermediate_size=512, max_position_embeddings=64)
+model = dict(
+    data_preprocessor=dict(
+        tokenizer=dict(_delete_=True, type='SynthPEDESTokenizer'),
+        mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375)),
+    image_encoder=dict(
+        arch=dict(_delete_=True, embed_dims=128, num_layers=4, num_heads=4,
+                  feedforward_channels=512),
+        img_size=(64, 32), patch_size=8, drop_path_rate=0.0),
+    text_encoder=dict(name_or_path=None, config=tiny_bert, num_layers=2,
+                      vocab_size=None),
+    fusion_encoder=dict(name_or_path=None, config=tiny_bert, num_layers=3),
+    embed_dim=128,
+    heads=dict(
+        itc=dict(queue_size=2048),
+        # BidirAtt in the middle fusion layer; the last gets no gradient
+        mlm=dict(attention_layer=1),
+        local=dict(embed_dim=128)),
+    rerank=dict(k=32),  # of 400 test images
+)
 
 stage2_begin = 10  # stage 1: ITC + ITM; stage 2: all losses
-model = dict(heads=dict(
-    triplet=dict(type='FusionTripletHead', itm_head='itm', margin=0.6),
-    mlm=dict(type='MaskedTokenHead', masker=dict(type='PhraseMasker'),
-             # a middle fusion layer; the last one gets no gradient
-             attention_layer=1, loss_name='loss_mpm'),
-    local=dict(type='LocalAlignmentHead', masked_token_head='mlm',
-               pooling=dict(type='BidirAttentionPooling',
-                            mode='bidirectional'),
-               embed_dim=128,
-               loss=dict(type='InfoNCELoss', temperature=0.07)),
-))
 custom_hooks = [
     dict(type='LossStageHook', stages=[
         dict(begin=0, loss_weights=dict(triplet=0.0, mlm=0.0, local=0.0)),
@@ -22,3 +39,4 @@ custom_hooks = [
 ]
 train_dataloader = dict(dataset=dict(
     phrase_cfg=dict(cache_file='phrases.json', backend='auto')))
+default_hooks = dict(logger=dict(interval=20))

@@ -30,18 +30,15 @@ class CMPMLoss(nn.Module):
     Args:
         eps (float): Added to q inside the log (1e-8).
         label_norm (str): ``'l1'`` (paper) or ``'l2'`` (IRRA's code).
-        loss_weight (float): Multiplier of the returned loss.
     """
 
-    def __init__(self, eps: float = 1e-8, label_norm: str = 'l1',
-                 loss_weight: float = 1.0):
+    def __init__(self, eps: float = 1e-8, label_norm: str = 'l1'):
         super().__init__()
         if label_norm not in LABEL_NORMS:
             raise ValueError(f'label_norm must be one of {LABEL_NORMS}, got '
                              f'{label_norm!r}.')
         self.eps = eps
         self.label_norm = label_norm
-        self.loss_weight = loss_weight
 
     def targets(self, pids: torch.Tensor,
                 all_pids: torch.Tensor) -> torch.Tensor:
@@ -59,4 +56,4 @@ class CMPMLoss(nn.Module):
                                  self.eps)
         loss_t2i = kl_to_targets(text_feats @ all_images.t(), targets,
                                  self.eps)
-        return self.loss_weight * (loss_i2t + loss_t2i)
+        return loss_i2t + loss_t2i

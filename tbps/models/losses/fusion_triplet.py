@@ -14,14 +14,13 @@ class FusionTripletLoss(nn.Module):
     image I' (LAIP, margin m = 0.6).
     """
 
-    def __init__(self, margin: float = 0.6, loss_weight: float = 1.0):
+    def __init__(self, margin: float = 0.6):
         super().__init__()
         self.margin = margin
-        self.loss_weight = loss_weight
 
     def forward(self, pos_scores: torch.Tensor, neg_text_scores: torch.Tensor,
                 neg_image_scores: torch.Tensor) -> torch.Tensor:
         """Scores [B] each (matched rows); returns a scalar."""
         loss = ((self.margin - pos_scores + neg_text_scores).clamp(min=0) +
                 (self.margin - pos_scores + neg_image_scores).clamp(min=0))
-        return self.loss_weight * loss.mean()
+        return loss.mean()

@@ -29,7 +29,6 @@ class IDLoss(nn.Module):
         in_dim (int): Embedding size.
         label_smoothing (float): Cross-entropy label smoothing (0 in IRRA).
         init_std (float): Std of the classifier weight init.
-        loss_weight (float): Multiplier of the returned loss.
 
     A pid outside ``0..num_classes-1`` raises a clear ``ValueError``
     (instead of an opaque device-side assert) when it is seen by the check:
@@ -41,12 +40,10 @@ class IDLoss(nn.Module):
     """
 
     def __init__(self, num_classes: int, in_dim: int = 512,
-                 label_smoothing: float = 0.0, init_std: float = 0.001,
-                 loss_weight: float = 1.0):
+                 label_smoothing: float = 0.0, init_std: float = 0.001):
         super().__init__()
         self.num_classes = num_classes
         self.label_smoothing = label_smoothing
-        self.loss_weight = loss_weight
         self.classifier = nn.Linear(in_dim, num_classes)
         nn.init.normal_(self.classifier.weight, std=init_std)
         nn.init.zeros_(self.classifier.bias)
@@ -61,7 +58,7 @@ class IDLoss(nn.Module):
         loss = sum(F.cross_entropy(self.classifier(feats.float()), pids,
                                    label_smoothing=self.label_smoothing)
                    for feats in (image_feats, text_feats)) / 2
-        return self.loss_weight * loss
+        return loss
 
     def _check_pids(self, pids: torch.Tensor) -> None:
         top = int(pids.max()) if pids.numel() else -1

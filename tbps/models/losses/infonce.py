@@ -25,18 +25,15 @@ class InfoNCELoss(nn.Module):
         temperature (float): Initial tau (0.07 in CLIP/ALBEF).
         learnable (bool): Learn tau.
         use_pids (bool): Identity-aware targets; False gives the diagonal.
-        loss_weight (float): Multiplier of the returned loss.
     """
 
     def __init__(self, temperature: float = 0.07, learnable: bool = True,
-                 max_inv_temperature: float = 100.0, use_pids: bool = True,
-                 loss_weight: float = 1.0):
+                 max_inv_temperature: float = 100.0, use_pids: bool = True):
         super().__init__()
         self.log_inv_temperature = nn.Parameter(
             torch.tensor(math.log(1.0 / temperature)), requires_grad=learnable)
         self.max_log = math.log(max_inv_temperature)
         self.use_pids = use_pids
-        self.loss_weight = loss_weight
 
     @property
     def inv_temperature(self) -> torch.Tensor:
@@ -64,4 +61,4 @@ class InfoNCELoss(nn.Module):
                                        image_feats.device)
         loss_i2t = -(targets * F.log_softmax(logits_i2t, dim=1)).sum(1).mean()
         loss_t2i = -(targets * F.log_softmax(logits_t2i, dim=1)).sum(1).mean()
-        return self.loss_weight * (loss_i2t + loss_t2i) / 2
+        return (loss_i2t + loss_t2i) / 2

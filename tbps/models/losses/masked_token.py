@@ -11,9 +11,8 @@ class MaskedTokenLoss(nn.Module):
     """L = -1/|M| sum_{j in M} log p(y_j | masked input), over the masked
     positions M (labels != -100)."""
 
-    def __init__(self, loss_weight: float = 1.0, ignore_index: int = -100):
+    def __init__(self, ignore_index: int = -100):
         super().__init__()
-        self.loss_weight = loss_weight
         self.ignore_index = ignore_index
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor):
@@ -22,5 +21,5 @@ class MaskedTokenLoss(nn.Module):
         labels = labels.reshape(-1)
         if not (labels != self.ignore_index).any():
             return logits.sum() * 0.0
-        return self.loss_weight * F.cross_entropy(
+        return F.cross_entropy(
             logits.float(), labels, ignore_index=self.ignore_index)

@@ -33,16 +33,14 @@ class MomentumITCLoss(nn.Module):
         queue_size (int): Q (65536 in ALBEF).
         temperature (float): Initial learnable tau (0.07).
         alpha (float): Distillation weight (0.4).
-        loss_weight (float): Multiplier of the returned loss.
     """
 
     def __init__(self, embed_dim: int, queue_size: int = 65536,
                  temperature: float = 0.07, alpha: float = 0.4,
-                 min_temperature: float = 0.001, loss_weight: float = 1.0):
+                 min_temperature: float = 0.001):
         super().__init__()
         self.queue_size = queue_size
         self.alpha = alpha
-        self.loss_weight = loss_weight
         self.log_temperature = nn.Parameter(torch.tensor(math.log(temperature)))
         self.min_log_temperature = math.log(min_temperature)
         self.register_buffer('image_queue', F.normalize(
@@ -76,7 +74,7 @@ class MomentumITCLoss(nn.Module):
         logp_t2i = F.log_softmax(text_feat @ all_images_m.t() / tau, dim=1)
         loss = -((y_i2t * logp_i2t).sum(1).mean() +
                  (y_t2i * logp_t2i).sum(1).mean()) / 2
-        return self.loss_weight * loss
+        return loss
 
     @torch.no_grad()
     def enqueue(self, image_feat_m, text_feat_m, pids) -> None:

@@ -30,17 +30,14 @@ class SDMLoss(nn.Module):
     Args:
         temperature (float): tau (0.02 in IRRA).
         eps (float): Added to q inside the log (1e-8).
-        loss_weight (float): Multiplier of the returned loss.
     """
 
-    def __init__(self, temperature: float = 0.02, eps: float = 1e-8,
-                 loss_weight: float = 1.0):
+    def __init__(self, temperature: float = 0.02, eps: float = 1e-8):
         super().__init__()
         if temperature <= 0:
             raise ValueError(f'temperature must be > 0, got {temperature}.')
         self.temperature = temperature
         self.eps = eps
-        self.loss_weight = loss_weight
 
     def forward(self, image_feats: torch.Tensor, text_feats: torch.Tensor,
                 pids: torch.Tensor) -> torch.Tensor:
@@ -55,4 +52,4 @@ class SDMLoss(nn.Module):
                                  targets, self.eps)
         loss_t2i = kl_to_targets(scale * text_feats @ all_images.t(),
                                  targets, self.eps)
-        return self.loss_weight * (loss_i2t + loss_t2i)
+        return loss_i2t + loss_t2i

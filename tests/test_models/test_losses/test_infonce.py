@@ -1,6 +1,5 @@
 import math
 
-import pytest
 import torch
 import torch.nn.functional as F
 
@@ -43,7 +42,7 @@ def test_diagonal_targets_equal_clip_loss():
 
 def test_temperature_is_learnable_and_clamped():
     loss = MODELS.build(dict(type='InfoNCELoss', temperature=0.07,
-                             max_inv_temperature=10.0, loss_weight=2.0))
+                             max_inv_temperature=10.0))
     assert loss.log_inv_temperature.requires_grad
     assert math.isclose(float(loss.temperature), 0.1, rel_tol=1e-6)
     img = torch.randn(4, 3, requires_grad=True)
@@ -52,13 +51,3 @@ def test_temperature_is_learnable_and_clamped():
     assert img.grad is not None and torch.isfinite(out)
     fixed = MODELS.build(dict(type='InfoNCELoss', learnable=False))
     assert not fixed.log_inv_temperature.requires_grad
-
-
-@pytest.mark.parametrize('weight', [0.5, 3.0])
-def test_loss_weight_scales(weight):
-    torch.manual_seed(2)
-    img, txt, pids = torch.randn(4, 6), torch.randn(4, 6), torch.arange(4)
-    base = MODELS.build(dict(type='InfoNCELoss'))(img, txt, pids)
-    scaled = MODELS.build(dict(type='InfoNCELoss', loss_weight=weight))(
-        img, txt, pids)
-    assert torch.allclose(scaled, weight * base)

@@ -151,16 +151,15 @@ def test_momentum_distillation_matches_reference(alpha):
     assert abs(out.item() - reference(x, 0.0, 0.07)) > 1e-3
 
 
-def test_loss_weight_and_gradients():
+def test_gradients():
     x = make_inputs()
     base = call(make_loss(x, alpha=0.4), x)
-    loss = MomentumITCLoss(embed_dim=D, queue_size=Q, alpha=0.4,
-                           loss_weight=2.5)
+    loss = MomentumITCLoss(embed_dim=D, queue_size=Q, alpha=0.4)
     loss.load_state_dict(make_loss(x, alpha=0.4).state_dict())
     v = x['v'].clone().requires_grad_(True)
     t = x['t'].clone().requires_grad_(True)
     out = loss(v, t, x['v_m'], x['t_m'], torch.tensor(PIDS))
-    assert out.item() == pytest.approx(2.5 * base.item(), rel=1e-6)
+    assert out.item() == pytest.approx(base.item(), rel=1e-6)
     out.backward()
     assert v.grad.abs().sum() > 0 and t.grad.abs().sum() > 0
     assert loss.log_temperature.grad is not None
