@@ -15,10 +15,23 @@ is printed, the cost of re-ranking measured in the same run.
 ``--fp16`` runs the forward passes under autocast (mmengine's
 ``TestLoop(fp16=True)``; CUDA). The split is generated once into
 ``--data-root`` (default ``data/synth_pedes_cuhk_test_size``).
+
+``--memory`` instead compares peak host memory (``ru_maxrss`` of a fresh
+process each) of the re-ranking evaluation as tbps runs it (gallery image
+tokens encoded again one chunk at a time, :class:`GalleryImageTokens`)
+against holding every gallery image's tokens at once (what the metric did
+before: 3074 x 193 x 768 floats at CUHK-PEDES size), and checks that both
+give the same metrics:
+
+    python benchmarks/eval_time.py configs/laip/laip_cuhk.py --memory
 """
 import argparse
 import copy
+import json
 import os.path as osp
+import resource
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -48,6 +61,11 @@ def parse_args():
     parser.add_argument('--vocab-file', default=None,
                         help='WordPiece vocab.txt replacing a BERT '
                         'tokenizer\'s name_or_path (offline machines)')
+    parser.add_argument('--memory', action='store_true',
+                        help='peak host memory of chunked vs whole-gallery '
+                        'image tokens during re-ranking (one process each)')
+    parser.add_argument('--tokens', choices=('chunked', 'whole'),
+                        help=argparse.SUPPRESS)  # one --memory child run
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         default={})
     return parser.parse_args()
@@ -75,6 +93,54 @@ def time_test(cfg: Config, work_dir: str) -> float:
     return time.perf_counter() - start
 
 
+def hold_whole_gallery(model) -> None:
+    """Baseline: re-rank from every gallery image's tokens held at once
+    (the tokens of the lazy gallery, materialised before re-ranking)."""
+    rerank = model.rerank
+
+    def whole(similarity, text_inputs, image_tokens, k=None):
+        chunk = model.rerank_cfg['image_chunk']
+        held = [t for a in range(0, len(image_tokens), chunk)
+                for t in image_tokens[a:a + chunk]]
+        return rerank(similarity, text_inputs, held, k)
+
+    model.rerank = whole
+
+
+def peak_memory_child(cfg: Config, mode: str) -> None:
+    """One ``--memory`` run: print the metrics and this process's peak
+    resident memory as JSON."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg.work_dir = tmp
+        runner = Runner.from_cfg(cfg)
+        if mode == 'whole':
+            hold_whole_gallery(runner.model)
+        metrics = runner.test()
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print('RESULT ' + json.dumps(dict(mode=mode, peak_mb=peak_kb / 1024,
+                                      metrics=metrics)))
+
+
+def compare_memory(argv) -> None:
+    results = {}
+    for mode in ('whole', 'chunked'):
+        out = subprocess.run([sys.executable, __file__, *argv, '--tokens',
+                              mode], capture_output=True, text=True,
+                             check=True).stdout
+        line = next(ln for ln in out.splitlines()
+                    if ln.startswith('RESULT '))
+        results[mode] = json.loads(line[len('RESULT '):])
+    whole, chunked = results['whole'], results['chunked']
+    print(f"  whole-gallery tokens  peak {whole['peak_mb']:8.0f} MB  "
+          f"{whole['metrics']}")
+    print(f"  chunked (tbps)        peak {chunked['peak_mb']:8.0f} MB  "
+          f"{chunked['metrics']}")
+    print(f"  peak memory chunked / whole: "
+          f"{chunked['peak_mb'] / whole['peak_mb']:.2f}x; metrics "
+          + ('identical' if whole['metrics'] == chunked['metrics'] else
+             'DIFFER'))
+
+
 def main():
     args = parse_args()
     init_default_scope('tbps')
@@ -86,6 +152,14 @@ def main():
     cfg.load_from, cfg.resume = None, False  # random weights: time only
     cfg.test_cfg = dict(cfg.get('test_cfg') or {}, fp16=args.fp16)
     cfg.default_hooks.logger.interval = 10 ** 6
+    if args.tokens:
+        return peak_memory_child(cfg, args.tokens)
+    if args.memory:
+        if not cfg.model.get('rerank', {}).get('k'):
+            raise SystemExit(f'{args.config} does not re-rank.')
+        print(f'config {args.config}, test split {root}')
+        argv = [a for a in sys.argv[1:] if a != '--memory']
+        return compare_memory(argv)
 
     runs = {'as configured': cfg}
     rerank = cfg.model.get('rerank')

@@ -1,8 +1,8 @@
 """tbps: an OpenMMLab-style toolbox for text-based person search."""
-from .utils.checkpoint import register_checkpoint_loaders
+from .utils.checkpoint import register_safe_globals
 from .version import __version__, version_info
 
-# Resuming mmengine checkpoints needs the local loader on torch >= 2.6.
-register_checkpoint_loaders()
+# torch >= 2.6 loads weights_only: allow-list what mmengine checkpoints hold.
+register_safe_globals()
 
 __all__ = ['__version__', 'version_info']

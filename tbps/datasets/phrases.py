@@ -23,7 +23,6 @@ Parsing a dataset once and caching the result is done by
 :func:`load_or_build_phrase_cache` (also the CLI
 ``tools/dataset_converters/parse_phrases.py``).
 """
-import fcntl
 import importlib.util
 import json
 import logging
@@ -32,6 +31,7 @@ import os.path as osp
 from functools import lru_cache
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+from filelock import FileLock
 from mmengine.logging import print_log
 
 from tbps.utils.fileio import dump_json_atomic
@@ -274,7 +274,7 @@ def load_or_build_phrase_cache(captions: Iterable[str], cache_file: str,
     The cache file is JSON ``{"backend", "grammar", "phrases": {caption:
     [phrase, ...]}}``. A complete cache is read without any parser (users
     need neither NLTK data nor spaCy). Missing captions are parsed under an
-    exclusive ``fcntl`` lock on ``<cache_file>.lock`` and the file is
+    exclusive file lock (``filelock``) on ``<cache_file>.lock`` and the file is
     rewritten atomically (temp file + ``os.replace``), so concurrent
     processes (e.g. distributed ranks) never read a partial file and never
     parse the same captions twice. A cache built with another grammar is
@@ -294,25 +294,21 @@ def load_or_build_phrase_cache(captions: Iterable[str], cache_file: str,
     if all(c in phrases for c in wanted):
         return phrases
     os.makedirs(osp.dirname(osp.abspath(cache_file)), exist_ok=True)
-    with open(cache_file + '.lock', 'w') as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            # Another process may have filled the cache while we waited.
-            cache = _read_cache(cache_file)
-            phrases = cache.get('phrases', {})
-            todo = [c for c in wanted if c not in phrases]
-            if todo:
-                parser = PhraseParser(backend)
-                phrases.update(zip(todo, parser.parse_many(todo)))
-                used = set(filter(None, cache.get('backend', '').split('+')))
-                used.add(parser.backend)
-                dump_json_atomic(
-                    dict(backend='+'.join(sorted(used)),
-                         grammar=PHRASE_GRAMMAR, phrases=phrases), cache_file,
-                    ensure_ascii=False)
-                print_log(f'Parsed {len(todo)} captions with {parser}; '
-                          f'phrase cache {cache_file} holds {len(phrases)}.',
-                          logger='current')
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with FileLock(cache_file + '.lock'):
+        # Another process may have filled the cache while we waited.
+        cache = _read_cache(cache_file)
+        phrases = cache.get('phrases', {})
+        todo = [c for c in wanted if c not in phrases]
+        if todo:
+            parser = PhraseParser(backend)
+            phrases.update(zip(todo, parser.parse_many(todo)))
+            used = set(filter(None, cache.get('backend', '').split('+')))
+            used.add(parser.backend)
+            dump_json_atomic(
+                dict(backend='+'.join(sorted(used)),
+                     grammar=PHRASE_GRAMMAR, phrases=phrases), cache_file,
+                ensure_ascii=False)
+            print_log(f'Parsed {len(todo)} captions with {parser}; '
+                      f'phrase cache {cache_file} holds {len(phrases)}.',
+                      logger='current')
     return phrases

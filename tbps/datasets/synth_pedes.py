@@ -1,5 +1,4 @@
 """SynthPEDES: the embedded synthetic dataset, generated on first use."""
-import contextlib
 import inspect
 import json
 import os
@@ -7,6 +6,7 @@ import os.path as osp
 import time
 from typing import Optional
 
+from filelock import FileLock
 from mmengine.logging import print_log
 
 from tbps.registry import DATASETS
@@ -21,23 +21,6 @@ def _generator_defaults() -> dict:
     params = inspect.signature(make_synth_pedes).parameters
     return {k: p.default for k, p in params.items()
             if k not in ('out_dir', 'overwrite')}
-
-
-@contextlib.contextmanager
-def _file_lock(path: str):
-    """An exclusive ``flock`` on ``path`` (a no-op where unavailable)."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: rely on the atomic rename alone
-        yield
-        return
-    os.makedirs(osp.dirname(path) or '.', exist_ok=True)
-    with open(path, 'a') as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 def _normalise(value):
@@ -104,7 +87,7 @@ class SynthPEDES(CUHKPEDES):
                     f'SynthPEDES: {ann!r} not found and generate=False. Run '
                     'tools/dataset_converters/make_synth_pedes.py --out-dir '
                     f'{data_root} or set generate=True.')
-            with _file_lock(osp.normpath(osp.abspath(data_root)) + '.lock'):
+            with FileLock(osp.normpath(osp.abspath(data_root)) + '.lock'):
                 if not osp.isfile(ann):  # another process may have done it
                     self._generate(data_root)
         self._check_meta(data_root)

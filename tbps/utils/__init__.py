@@ -1,5 +1,5 @@
-from .checkpoint import load_local_checkpoint, register_checkpoint_loaders
+from .checkpoint import register_safe_globals
 from .setup_env import register_all_modules
 
-__all__ = ['load_local_checkpoint', 'register_checkpoint_loaders',
+__all__ = ['register_safe_globals',
            'register_all_modules']

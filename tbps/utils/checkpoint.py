@@ -1,31 +1,58 @@
-"""Checkpoint loading compatible with torch >= 2.6.
+"""Safe loading of mmengine training checkpoints with torch >= 2.6.
 
-torch >= 2.6 loads with ``weights_only=True`` by default, which rejects the
-mmengine objects (``HistoryBuffer``, numpy scalars) stored in training
-checkpoints, so ``--resume`` and ``load_from`` fail. Local files are the
-user's own and are loaded as torch < 2.6 did; downloads keep torch's safe
-default and are verified by hash in :mod:`tbps.apis.model_zoo`.
+torch >= 2.6 loads with ``weights_only=True`` by default: only tensors,
+containers and allow-listed globals are unpickled. mmengine's checkpoints
+also hold its ``HistoryBuffer`` (log history in the message hub, numpy
+arrays) whose pickled state names its statistics methods through
+``getattr(HistoryBuffer, 'mean')``. :func:`register_safe_globals` allow-lists
+exactly these objects, with ``getattr`` replaced by a function that only
+returns ``HistoryBuffer``'s public methods, so ``--resume`` and
+``load_from`` work while arbitrary pickled code is still refused.
 """
-import os.path as osp
+import pickle
+from typing import Any
 
+import numpy as np
 import torch
-from mmengine.runner.checkpoint import CheckpointLoader
+from mmengine.logging.history_buffer import HistoryBuffer
 
 _REGISTERED = False
 
 
-def load_local_checkpoint(filename: str, map_location=None):
-    """mmengine loader for local paths (scheme prefix '')."""
-    filename = osp.expanduser(filename)
-    if not osp.isfile(filename):
-        raise FileNotFoundError(f'Checkpoint {filename!r} not found.')
-    return torch.load(filename, map_location=map_location, weights_only=False)
+def history_buffer_getattr(owner: Any, name: str) -> Any:
+    """``getattr`` restricted to HistoryBuffer's public methods (as mmengine
+    pickles ``HistoryBuffer._statistics_methods``)."""
+    if owner is HistoryBuffer and not name.startswith('_') and callable(
+            getattr(HistoryBuffer, name, None)):
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'Refusing getattr({owner!r}, {name!r}) while loading a checkpoint '
+        'with weights_only=True: only HistoryBuffer methods are allowed. '
+        'If you trust this file, load it with torch.load(..., '
+        'weights_only=False) and save its state_dict.')
 
 
-def register_checkpoint_loaders():
-    """Install :func:`load_local_checkpoint` as mmengine's local loader."""
+def safe_globals() -> list:
+    """The globals mmengine checkpoints need beyond torch's defaults."""
+    reconstruct = np._core.multiarray._reconstruct
+    scalar = np._core.multiarray.scalar
+    dtypes = {type(np.dtype(t)) for t in (
+        'bool', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16',
+        'uint32', 'uint64', 'float16', 'float32', 'float64')}
+    return [
+        HistoryBuffer, np.ndarray, np.dtype, reconstruct, scalar,
+        *sorted(dtypes, key=lambda t: t.__name__),
+        # numpy 1.x pickles name numpy.core; pickle protocol 2 __builtin__
+        (reconstruct, 'numpy.core.multiarray._reconstruct'),
+        (scalar, 'numpy.core.multiarray.scalar'),
+        (history_buffer_getattr, 'builtins.getattr'),
+        (history_buffer_getattr, '__builtin__.getattr'),
+    ]
+
+
+def register_safe_globals() -> None:
+    """Allow-list :func:`safe_globals` for ``torch.load`` (once)."""
     global _REGISTERED
     if not _REGISTERED:
-        CheckpointLoader.register_scheme(prefixes='', force=True)(
-            load_local_checkpoint)
+        torch.serialization.add_safe_globals(safe_globals())
         _REGISTERED = True

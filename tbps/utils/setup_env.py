@@ -4,7 +4,7 @@ import warnings
 
 from mmengine import DefaultScope
 
-from .checkpoint import register_checkpoint_loaders
+from .checkpoint import register_safe_globals
 
 
 def register_all_modules(init_default_scope: bool = True) -> None:
@@ -14,7 +14,7 @@ def register_all_modules(init_default_scope: bool = True) -> None:
     import tbps.evaluation  # noqa: F401
     import tbps.models  # noqa: F401
     import tbps.visualization  # noqa: F401
-    register_checkpoint_loaders()
+    register_safe_globals()
     if not init_default_scope:
         return
     never_created = (DefaultScope.get_current_instance() is None

@@ -7,20 +7,22 @@ import torch.nn.functional as F
 from mmengine.evaluator import Evaluator
 from mmengine.registry import init_default_scope
 
-from tbps.engine import bind_reranker
+from tbps.engine import GalleryImageTokens, bind_reranker
 from tbps.evaluation.functional import rank_metrics
 from tbps.structures import TBPSDataSample
 
+# Stands for the evaluation dataset (only its identity is checked here).
+DATASET = object()
+
 
 def samples_with_tokens(seed=0):
-    """4 images (pids 0, 0, 1, 2) and 4 captions, image_tokens [3, 2] per
-    image and ids of different lengths per caption; sample_idx shuffled."""
+    """4 images (pids 0, 0, 1, 2) and 4 captions with token ids of
+    different lengths; sample_idx shuffled."""
     g = torch.Generator().manual_seed(seed)
     out, idx = [], 0
     for pid in (0, 0, 1, 2):
         s = TBPSDataSample(modality='image', sample_idx=idx, pid=pid)
         s.image_feat = torch.randn(8, generator=g)
-        s.image_tokens = torch.full((3, 2), float(idx))
         out.append(s)
         idx += 1
     for pid, n in ((0, 3), (1, 5), (2, 2), (1, 4)):
@@ -52,7 +54,7 @@ def evaluate(samples, model=None):
     evaluator.process(samples + samples[:2])
     if model is None:
         return evaluator.evaluate(len(samples))
-    with bind_reranker(evaluator, model):
+    with bind_reranker(evaluator, model, dataset=DATASET):
         return evaluator.evaluate(len(samples))
 
 
@@ -70,7 +72,10 @@ def test_reranker_gets_ordered_inputs_and_its_scores_are_ranked():
     gfeat = F.normalize(torch.stack([s.image_feat for s in gal]), dim=1)
     qfeat = F.normalize(torch.stack([s.text_feat for s in qry]), dim=1)
     torch.testing.assert_close(similarity, qfeat @ gfeat.t())
-    assert [float(t[0, 0]) for t in tokens] == [0.0, 1.0, 2.0, 3.0]
+    # The gallery is handed over as dataset indices, encoded on demand.
+    assert isinstance(tokens, GalleryImageTokens)
+    assert tokens.dataset is DATASET and tokens.indices == [0, 1, 2, 3]
+    assert len(tokens) == 4
     assert text['input_ids'].shape == (4, 5)
     for row, s in enumerate(qry):
         n = s.text_input_ids.numel()
@@ -90,15 +95,18 @@ def test_binding_is_undone_and_missing_reranker_raises():
     model = RecordingReranker(torch.zeros(4, 4))
     init_default_scope('tbps')
     evaluator = Evaluator([dict(type='TextToImageRetrievalMetric')])
-    with bind_reranker(evaluator, model):
-        assert evaluator.metrics[0].reranker == model.rerank
+    with bind_reranker(evaluator, model, dataset=DATASET):
+        reranker = evaluator.metrics[0].reranker
+        assert callable(reranker)
+        reranker(torch.zeros(1, 2), {}, [5, 6])
+        assert model.calls[-1][2].indices == [5, 6]
     assert evaluator.metrics[0].reranker is None
 
 
 def test_samples_without_tokens_rank_by_cosine_even_when_bound():
     samples = samples_with_tokens()
     for s in samples:
-        for key in ('image_tokens', 'text_input_ids', 'text_attention_mask'):
+        for key in ('text_input_ids', 'text_attention_mask'):
             if key in s:
                 delattr(s, key)
     model = RecordingReranker(torch.zeros(4, 4))

@@ -14,7 +14,6 @@ Everything is a function of the arguments that affect the output (not of
 ``(seed, index, view)``.
 """
 import json
-import multiprocessing as mp
 import os
 import os.path as osp
 import shutil
@@ -23,6 +22,7 @@ from collections import Counter
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+from mmengine.utils import track_parallel_progress, track_progress
 
 from .attributes import (DESCRIBED_FACTORS, FACTORS, MALS_ATTRIBUTES,
                          effective_identity, mals_labels, mutate_identity,
@@ -232,15 +232,13 @@ def make_synth_pedes(out_dir: str,
                   int(captions_per_image), image_size, img_root,
                   image_format) for i, rec in enumerate(identities)]
         workers = _num_workers(num_workers, len(tasks))
+        # mmengine's progress-tracked (parallel) map, results in task order
         if workers == 1:
-            results = [_render_identity(t) for t in tasks]
+            results = track_progress(_render_identity, tasks)
         else:
-            method = 'fork' if 'fork' in mp.get_all_start_methods() \
-                else 'spawn'
-            with mp.get_context(method).Pool(workers) as pool:
-                results = pool.map(_render_identity, tasks,
-                                   chunksize=max(1, len(tasks) //
-                                                 (workers * 8)))
+            results = track_parallel_progress(
+                _render_identity, tasks, nproc=workers,
+                chunksize=max(1, len(tasks) // (workers * 8)))
         records = [r for rs in results for r in rs]
         _dump_lines(records, osp.join(tmp, 'reid_raw.json'))
         _dump_lines(identities, osp.join(tmp, 'identities.json'))

@@ -12,6 +12,7 @@ Body landmarks are fractions of the figure height measured from the top
 of the head for an adult; children get a larger head and the rest of the
 body is compressed accordingly (:meth:`_Figure.y`).
 """
+import colorsys
 import math
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -48,12 +49,7 @@ def _muted_color(rng, saturated=False):
     h = rng.random()
     s = rng.uniform(0.35, 0.6) if saturated else rng.uniform(0.0, 0.35)
     v = rng.uniform(0.3, 0.85)
-    i = int(h * 6) % 6
-    f = h * 6 - int(h * 6)
-    p, q, t = v * (1 - s), v * (1 - f * s), v * (1 - (1 - f) * s)
-    r, g, b = [(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v),
-               (v, p, q)][i]
-    return (int(r * 255), int(g * 255), int(b * 255))
+    return tuple(int(c * 255) for c in colorsys.hsv_to_rgb(h, s, v))
 
 
 class _Palette:

@@ -1,3 +1,5 @@
-from .retrieval_loop import RetrievalTestLoop, RetrievalValLoop, bind_reranker
+from .retrieval_loop import (GalleryImageTokens, RetrievalTestLoop,
+                             RetrievalValLoop, bind_reranker)
 
-__all__ = ['RetrievalValLoop', 'RetrievalTestLoop', 'bind_reranker']
+__all__ = ['GalleryImageTokens', 'RetrievalValLoop', 'RetrievalTestLoop',
+           'bind_reranker']

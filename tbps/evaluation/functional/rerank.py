@@ -60,10 +60,9 @@ def topk_candidates(similarity: torch.Tensor,
 
 def _stack(image_tokens: ImageTokens, start: int, end: int, device,
            dtype) -> torch.Tensor:
-    if isinstance(image_tokens, torch.Tensor):
-        chunk = image_tokens[start:end]
-    else:
-        chunk = torch.stack(list(image_tokens[start:end]))
+    chunk = image_tokens[start:end]
+    if not isinstance(chunk, torch.Tensor):  # a list of [N, C] tensors
+        chunk = torch.stack(list(chunk))
     # (tokens kept from an fp16 evaluation meet fp32 text states here)
     return chunk.to(device, dtype)
 

@@ -14,9 +14,8 @@ from tbps.registry import METRICS
 
 # Query rows per matrix product when building the similarity matrix.
 _MATMUL_CHUNK = 4096
-# Fields a re-ranking model attaches per modality (see the class docstring).
-_RERANK_KEYS = dict(image=('image_tokens', ),
-                    text=('text_input_ids', 'text_attention_mask'))
+# Fields a re-ranking model attaches to queries (see the class docstring).
+_RERANK_KEYS = ('text_input_ids', 'text_attention_mask')
 
 
 @METRICS.register_module()
@@ -47,17 +46,18 @@ class TextToImageRetrievalMetric(BaseMetric):
     and so on.
 
     **Re-ranking.** When the model re-ranks (``FusionRetriever`` with
-    ``rerank.k > 0``), its ``predict`` also attaches ``image_tokens``
-    [N, C] to gallery samples and ``text_input_ids`` /
-    ``text_attention_mask`` [L] to queries. The metric keeps them and, after
-    building the cosine matrix, replaces it by
-    ``reranker(similarity, dict(input_ids=[Q, L], attention_mask=[Q, L]),
-    image_tokens)`` (a list of G [N, C] tensors), all ordered as above.
-    ``reranker`` is the model's ``rerank`` method, bound by
-    :class:`tbps.engine.RetrievalValLoop` / ``RetrievalTestLoop`` while they
-    run; samples carrying tokens without a bound reranker raise. Only the
-    main process computes metrics, so re-ranking runs there, on the model's
-    device. Samples without tokens are ranked by cosine similarity only.
+    ``rerank.k > 0``), its ``predict`` also attaches ``text_input_ids`` /
+    ``text_attention_mask`` [L] to queries. After building the cosine
+    matrix the metric replaces it by ``reranker(similarity,
+    dict(input_ids=[Q, L], attention_mask=[Q, L]), gallery_indices)``, the
+    gallery's ``sample_idx`` in order, all ordered as above. The reranker is
+    bound by :class:`tbps.engine.RetrievalValLoop` / ``RetrievalTestLoop``
+    while they run (:func:`tbps.engine.bind_reranker`): the model's
+    ``rerank`` with gallery image tokens computed a chunk at a time, so no
+    image tokens are kept or gathered. Queries carrying tokens without a
+    bound reranker raise. Only the main process computes metrics, so
+    re-ranking runs there, on the model's device. Without query tokens the
+    ranking is by cosine similarity only.
 
     Args:
         topk (int | Sequence[int]): ``k`` of each ``R{k}``.
@@ -126,7 +126,7 @@ class TextToImageRetrievalMetric(BaseMetric):
                           pid=int(sample['pid']),
                           sample_idx=None if idx is None else int(idx),
                           feat=feat)
-            for key in _RERANK_KEYS[modality]:
+            for key in (_RERANK_KEYS if modality == 'text' else ()):
                 if sample.get(key) is not None:
                     result[key] = torch.as_tensor(sample[key]).detach().to(
                         'cpu', copy=True)
@@ -191,25 +191,26 @@ class TextToImageRetrievalMetric(BaseMetric):
                             topk=self.topk)
 
     def _rerank_inputs(self, gallery: List[dict], queries: List[dict]):
-        """``(text_inputs, image_tokens)`` for :attr:`reranker` when the
-        samples carry tokens, else None."""
-        has = [all(k in r for k in _RERANK_KEYS[r['modality']])
-               for r in gallery + queries]
+        """``(text_inputs, gallery_indices)`` for :attr:`reranker` when the
+        queries carry tokens, else None."""
+        has = [all(k in r for k in _RERANK_KEYS) for r in queries]
         if not any(has):
             return None
         if not all(has):
             raise ValueError(
-                f'{has.count(False)} of {len(has)} samples lack re-ranking '
-                f"tokens ({_RERANK_KEYS['image']} for images, "
-                f"{_RERANK_KEYS['text']} for captions) that the others carry")
+                f'{has.count(False)} of {len(has)} queries lack re-ranking '
+                f'tokens {_RERANK_KEYS} that the others carry')
         if self.reranker is None:
             raise RuntimeError(
-                'The samples carry re-ranking tokens (the model re-ranks, '
+                'The queries carry re-ranking tokens (the model re-ranks, '
                 'e.g. FusionRetriever with rerank.k > 0) but no reranker is '
                 "bound to TextToImageRetrievalMetric: use val_cfg = "
                 "dict(type='RetrievalValLoop') and test_cfg = "
                 "dict(type='RetrievalTestLoop'), or set model.rerank.k=0 "
                 'for cosine ranking.')
+        if any(r['sample_idx'] is None for r in gallery):
+            raise ValueError('Re-ranking needs the sample_idx of every '
+                             'gallery image (to encode it again).')
         length = max(r['text_input_ids'].numel() for r in queries)
         ids = torch.zeros(len(queries), length, dtype=torch.long)
         mask = torch.zeros(len(queries), length, dtype=torch.long)
@@ -218,4 +219,4 @@ class TextToImageRetrievalMetric(BaseMetric):
             ids[row, :n] = r['text_input_ids']
             mask[row, :n] = r['text_attention_mask']
         text = dict(input_ids=ids, attention_mask=mask)
-        return text, [r['image_tokens'] for r in gallery]
+        return text, [r['sample_idx'] for r in gallery]

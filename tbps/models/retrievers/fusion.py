@@ -162,27 +162,19 @@ class FusionRetriever(BaseRetriever):
     # -- inference: top-k re-ranking ------------------------------------
     def predict(self, inputs: dict, data_samples: List) -> List:
         """Base fields (``image_feat`` / ``text_feat``) plus, when
-        re-ranking is on (``rerank.k > 0``), what :meth:`rerank` needs:
-        gallery samples get ``image_tokens`` [N, C], query samples
-        ``text_input_ids`` and ``text_attention_mask`` [L] (trimmed to the
-        caption's length)."""
-        if not self.rerank_cfg['k']:
-            return super().predict(inputs, data_samples)
-        if inputs.get('images') is not None:
-            img = self.extract_image_feat(inputs['images'])
-            feats = F.normalize(img['global'], dim=-1)
-            for row, i in enumerate(inputs['image_index'].tolist()):
-                data_samples[i].set_field(feats[row], 'image_feat')
-                data_samples[i].set_field(img['tokens'][row], 'image_tokens')
+        re-ranking is on (``rerank.k > 0``), what :meth:`rerank` needs of a
+        query: ``text_input_ids`` and ``text_attention_mask`` [L] (trimmed
+        to the caption's length). Gallery image tokens are not kept: the
+        evaluation loop encodes them again a chunk at a time
+        (:class:`tbps.engine.GalleryImageTokens`)."""
+        data_samples = super().predict(inputs, data_samples)
         text = inputs.get('text')
-        if text is not None:
-            feats = F.normalize(self.extract_text_feat(text)['global'], dim=-1)
+        if self.rerank_cfg['k'] and text is not None:
             mask = text['attention_mask']
             # last real token + 1 (right padding)
             keep = (mask.cumsum(1) * mask).argmax(1) + 1
             for row, i in enumerate(inputs['text_index'].tolist()):
                 n = int(keep[row])
-                data_samples[i].set_field(feats[row], 'text_feat')
                 data_samples[i].set_field(text['input_ids'][row, :n],
                                           'text_input_ids')
                 data_samples[i].set_field(mask[row, :n], 'text_attention_mask')
@@ -206,8 +198,10 @@ class FusionRetriever(BaseRetriever):
             text_inputs: The Q queries: a list of captions (tokenised here)
                 or ``dict(input_ids=[Q, L], attention_mask=[Q, L])``.
             image_tokens: [G, N, C] image encoder tokens of the gallery
-                (``extract_image_feat(images)['tokens']``) or a sequence of
-                G [N, C] tensors; any device, moved one chunk at a time.
+                (``extract_image_feat(images)['tokens']``), a sequence of
+                G [N, C] tensors, or a lazy sequence whose slices are
+                [n, N, C] tensors (:class:`tbps.engine.GalleryImageTokens`);
+                any device, moved one chunk at a time.
             k (int, optional): Candidates per query; default ``rerank.k``.
 
         Returns:

@@ -1,6 +1,6 @@
 """Collectives used by losses and queues, in one place."""
 import torch
-import torch.distributed as dist
+from mmengine import dist
 from mmengine.dist import get_world_size, is_distributed
 
 
@@ -20,9 +20,6 @@ def all_gather_with_grad(x: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def all_gather_no_grad(x: torch.Tensor) -> torch.Tensor:
-    """Like :func:`all_gather_with_grad` without gradient (queue updates)."""
-    if not is_distributed() or get_world_size() == 1:
-        return x
-    out = [torch.empty_like(x) for _ in range(get_world_size())]
-    dist.all_gather(out, x.contiguous())
-    return torch.cat(out, dim=0)
+    """Like :func:`all_gather_with_grad` without gradient (queue updates,
+    identity targets): mmengine's ``all_gather``, concatenated."""
+    return torch.cat(dist.all_gather(x.contiguous()), dim=0)
