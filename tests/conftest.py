@@ -1,5 +1,12 @@
-"""Shared fixtures: a tiny SynthPEDES generated once per test session."""
+"""Shared fixtures: a tiny SynthPEDES generated once per test session, and
+the helpers that run the tools in child processes (``run_script``,
+``run_group``, ``free_port``). Test modules get the helpers through these
+fixtures; no test module imports another."""
 import os
+import signal
+import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -37,6 +44,61 @@ def tiny_cli_options():
                        'model.image_encoder.layers=1',
                        'model.text_encoder.layers=1']
     return options
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def run_script(args, cwd=REPO_ROOT):
+    """``python ARGS`` (a script of the repository and its arguments) in
+    ``cwd``; asserts exit status 0 and returns stdout + stderr."""
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT, HF_HUB_OFFLINE='1')
+    proc = subprocess.run([sys.executable] + args, cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+def run_group(args, cwd, timeout=240):
+    """Run in its own process group; on timeout kill the whole group (the
+    torchrun agent and its workers) and fail: a hang is a failure."""
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT, HF_HUB_OFFLINE='1',
+               OMP_NUM_THREADS='1')
+    proc = subprocess.Popen([sys.executable] + args, cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        pytest.fail(f'timed out after {timeout} s (hang?):\n{out[-4000:]}')
+    assert proc.returncode == 0, out[-6000:]
+    return out
+
+
+@pytest.fixture(name='free_port', scope='session')
+def free_port_fixture():
+    """:func:`free_port`: call it for a port."""
+    return free_port
+
+
+@pytest.fixture(name='run_script', scope='session')
+def run_script_fixture():
+    """:func:`run_script`: ``run_script([script, *args], cwd=REPO_ROOT)``
+    (600 s limit) -> its output."""
+    return run_script
+
+
+@pytest.fixture(name='run_group', scope='session')
+def run_group_fixture():
+    """:func:`run_group`: ``run_group([*python_args], cwd, timeout=240)``
+    in its own process group (torchrun) -> its output."""
+    return run_group
 
 
 @pytest.fixture(autouse=True)

@@ -15,6 +15,10 @@ from tbps.registry import DATASETS, MODELS
 CONFIGS = sorted(p for p in glob.glob('configs/**/*.py', recursive=True)
                  if '_base_' not in p)
 SPLITS = ['train'] * 4 + ['val'] * 2 + ['test'] * 2
+# building a real-dataset config's model allocates the full-size encoders
+# (ViT-B/16, BERT-base, ...): seconds each, so those builds are slow tests
+MODEL_CONFIGS = [pytest.param(c, marks=pytest.mark.slow)
+                 if 'synth' not in osp.basename(c) else c for c in CONFIGS]
 
 
 def minilm_folder():
@@ -75,7 +79,7 @@ def load(config):
     return cfg
 
 
-@pytest.mark.parametrize('config', CONFIGS)
+@pytest.mark.parametrize('config', MODEL_CONFIGS)
 def test_config_builds_model(config):
     cfg = load(config)
     model = MODELS.build(cfg.model)

@@ -29,10 +29,11 @@ import logging
 import os
 import os.path as osp
 from functools import lru_cache
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from filelock import FileLock
 from mmengine.logging import print_log
+from mmengine.utils import track_iter_progress
 
 from tbps.utils.fileio import dump_json_atomic
 
@@ -193,24 +194,22 @@ class PhraseParser:
     # ------------------------------------------------------------------
     def tag(self, caption: str) -> List[Token]:
         """Tokenise and POS-tag one caption: ``[(word, tag, start, end)]``."""
-        return self._tag_many([caption])[0]
+        return next(self._tag_many([caption]))
 
-    def _tag_many(self, captions: Sequence[str]) -> List[List[Token]]:
+    def _tag_many(self, captions: Sequence[str]) -> Iterator[List[Token]]:
+        """Tagged tokens of each caption, lazily (in caption order)."""
         if self.backend == 'nltk':
             import nltk
-            tagged = []
             for caption in captions:
                 words = nltk.word_tokenize(caption)
                 tags = nltk.pos_tag(words) if words else []
-                tagged.append([(w, t, s, e) for (w, t), (_, _, s, e) in zip(
-                    tags, _align(caption, words))])
-            return tagged
+                yield [(w, t, s, e) for (w, t), (_, _, s, e) in zip(
+                    tags, _align(caption, words))]
+            return
         docs = _spacy_nlp().pipe(captions, batch_size=256)
-        return [
-            _merge_hyphens([(t.text, t.tag_, t.idx, t.idx + len(t.text))
-                            for t in doc if not t.is_space], caption)
-            for caption, doc in zip(captions, docs)
-        ]
+        for caption, doc in zip(captions, docs):
+            yield _merge_hyphens([(t.text, t.tag_, t.idx, t.idx + len(t.text))
+                                  for t in doc if not t.is_space], caption)
 
     @staticmethod
     def chunk(caption: str, tokens: List[Token]) -> List[str]:
@@ -237,11 +236,15 @@ class PhraseParser:
         """Noun phrases of one caption, in order of appearance."""
         return self.parse_many([caption])[0]
 
-    def parse_many(self, captions: Iterable[str]) -> List[List[str]]:
-        """Noun phrases of each caption (spaCy tags the batch at once)."""
+    def parse_many(self, captions: Iterable[str],
+                   progress: Optional[bool] = None) -> List[List[str]]:
+        """Noun phrases of each caption (spaCy tags in batches); a progress
+        bar for 2,000 captions or more unless ``progress`` says."""
         captions = list(captions)
-        return [self.chunk(c, toks)
-                for c, toks in zip(captions, self._tag_many(captions))]
+        tagged = self._tag_many(captions)
+        if progress if progress is not None else len(captions) >= 2000:
+            tagged = track_iter_progress((tagged, len(captions)))
+        return [self.chunk(c, toks) for c, toks in zip(captions, tagged)]
 
 
 # ----------------------------------------------------------------------

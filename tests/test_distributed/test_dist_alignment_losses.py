@@ -14,6 +14,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+pytestmark = pytest.mark.slow  # spawns two gloo processes
+
 WORLD, B, D = 2, 4, 8
 LOSSES = {'sdm': dict(type='SDMLoss', temperature=0.1),
           'cmpm_l1': dict(type='CMPMLoss'),

@@ -29,6 +29,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn as nn
 
+pytestmark = pytest.mark.slow  # spawns two gloo processes
+
 WORLD = 2
 B = 4  # rows per rank
 D = 16

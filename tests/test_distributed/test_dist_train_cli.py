@@ -3,55 +3,29 @@ tiny SynthPEDES, validation and the test of the best checkpoint; the
 distributed validation metrics equal tools/test.py in one process."""
 import glob
 import json
-import os
 import os.path as osp
-import signal
-import socket
-import subprocess
-import sys
 
 import pytest
+
+pytestmark = pytest.mark.slow  # torchrun with two processes
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO_ROOT, 'configs/clip/clip_synth.py')
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def _run(args, cwd, timeout=240):
-    """Run in its own process group; on timeout kill the whole group (the
-    torchrun agent and its workers) and fail: a hang is a failure."""
-    env = dict(os.environ, PYTHONPATH=REPO_ROOT, HF_HUB_OFFLINE='1',
-               OMP_NUM_THREADS='1')
-    proc = subprocess.Popen([sys.executable] + args, cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, _ = proc.communicate()
-        pytest.fail(f'timed out after {timeout} s (hang?):\n{out[-4000:]}')
-    assert proc.returncode == 0, out[-6000:]
-    return out
-
-
 def test_torchrun_two_processes_train_val_test(tiny_synth_root, tmp_path,
-                                               tiny_cli_options):
+                                               tiny_cli_options, run_group,
+                                               free_port):
     work = str(tmp_path / 'work')
     opts = tiny_cli_options(tiny_synth_root)
     # cwd=tmp_path: mmengine's CPU result collection makes ./.dist_test
-    log = _run(['-m', 'torch.distributed.run', '--nproc_per_node', '2',
-                '--master_addr', '127.0.0.1',
-                '--master_port', str(_free_port()),
-                osp.join(REPO_ROOT, 'tools/train.py'), CONFIG,
-                '--launcher', 'pytorch', '--work-dir', work, '--test',
-                '--cfg-options', 'train_cfg.max_epochs=1'] + opts,
-               cwd=str(tmp_path))
+    log = run_group(['-m', 'torch.distributed.run', '--nproc_per_node', '2',
+                     '--master_addr', '127.0.0.1',
+                     '--master_port', str(free_port()),
+                     osp.join(REPO_ROOT, 'tools/train.py'), CONFIG,
+                     '--launcher', 'pytorch', '--work-dir', work, '--test',
+                     '--cfg-options', 'train_cfg.max_epochs=1'] + opts,
+                    cwd=str(tmp_path))
     assert 'Distributed training: True' in log
     assert 'GPU number: 2' in log  # mmengine's name for the world size
     assert 'Epoch(train) [1]' in log
@@ -71,10 +45,10 @@ def test_torchrun_two_processes_train_val_test(tiny_synth_root, tmp_path,
 
     # the same checkpoint evaluated on the val split by one process
     out = str(tmp_path / 'val_metrics.json')
-    _run([osp.join(REPO_ROOT, 'tools/test.py'), CONFIG,
-          osp.join(work, 'epoch_1.pth'), '--work-dir',
-          str(tmp_path / 'single'), '--out', out, '--cfg-options',
-          'test_dataloader.dataset.split=val'] + opts, cwd=str(tmp_path))
+    run_group([osp.join(REPO_ROOT, 'tools/test.py'), CONFIG,
+               osp.join(work, 'epoch_1.pth'), '--work-dir',
+               str(tmp_path / 'single'), '--out', out, '--cfg-options',
+               'test_dataloader.dataset.split=val'] + opts, cwd=str(tmp_path))
     single = json.load(open(out))
     assert set(single) == {'R1', 'R5', 'R10', 'mAP', 'mINP'}
     for k, v in single.items():

@@ -12,8 +12,7 @@ import sys
 import pytest
 from mmengine.config import Config
 
-from test_train_test_cli import REPO_ROOT, run
-
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCRIPT = 'benchmarks/train_throughput.py'
 SMALL = ['model.image_encoder.arch.num_layers=1',
          'model.text_encoder.num_layers=1']
@@ -44,13 +43,14 @@ def parse(log):
     return losses, rate
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('stage,expect', [
     ('-1', ('local', 'mlm', 'triplet', 'itc', 'itm')),
     ('0', ('itc', 'itm'))])
-def test_laip_stages(stage, expect):
-    log = run([SCRIPT, 'configs/laip/laip_synth.py', '--batch-size', '4',
-               '--steps', '1', '--warmup', '0', '--threads', '1',
-               '--stage', stage, '--cfg-options'] + SMALL)
+def test_laip_stages(stage, expect, run_script):
+    log = run_script([SCRIPT, 'configs/laip/laip_synth.py', '--batch-size',
+                      '4', '--steps', '1', '--warmup', '0', '--threads', '1',
+                      '--stage', stage, '--cfg-options'] + SMALL)
     losses, rate = parse(log)
     assert all(f"'{k}'" in losses for k in expect), losses
     if stage == '0':
@@ -59,6 +59,7 @@ def test_laip_stages(stage, expect):
     assert 'AMP' not in log  # fp32 only without --amp
 
 
+@pytest.mark.slow
 def test_amp_without_cuda_is_a_clear_error():
     proc = subprocess.run(
         [sys.executable, SCRIPT, 'configs/clip/clip_synth.py', '--amp',
@@ -68,14 +69,17 @@ def test_amp_without_cuda_is_a_clear_error():
     assert '--amp needs a CUDA device' in proc.stderr
 
 
-def test_eval_time_generates_a_split_and_times_both_rankings(tmp_path):
+@pytest.mark.slow
+def test_eval_time_generates_a_split_and_times_both_rankings(tmp_path,
+                                                             run_script):
     root = str(tmp_path / 'split')
-    log = run(['benchmarks/eval_time.py', 'configs/albef/albef_synth.py',
-               '--data-root', root, '--num-test-ids', '4',
-               '--image-size', '64', '32', '--cfg-options',
-               'test_dataloader.num_workers=0',
-               'test_dataloader.persistent_workers=False',
-               'model.rerank.k=4'] + SMALL)
+    log = run_script(['benchmarks/eval_time.py',
+                      'configs/albef/albef_synth.py',
+                      '--data-root', root, '--num-test-ids', '4',
+                      '--image-size', '64', '32', '--cfg-options',
+                      'test_dataloader.num_workers=0',
+                      'test_dataloader.persistent_workers=False',
+                      'model.rerank.k=4'] + SMALL)
     # 4 identities x 3 views, two captions each, in CUHK-PEDES layout
     records = [r for r in json.load(open(osp.join(root, 'reid_raw.json')))
                if r['split'] == 'test']
@@ -87,11 +91,14 @@ def test_eval_time_generates_a_split_and_times_both_rankings(tmp_path):
     assert re.search(r're-ranked / cosine-only time: [\d.]+x', log)
 
 
-def test_eval_time_dual_encoder_has_no_rerank_run(tiny_synth_root):
-    log = run(['benchmarks/eval_time.py', 'configs/clip/clip_synth.py',
-               '--data-root', tiny_synth_root, '--cfg-options',
-               'test_dataloader.num_workers=0',
-               'test_dataloader.persistent_workers=False',
-               'model.image_encoder.layers=1', 'model.text_encoder.layers=1'])
+@pytest.mark.slow
+def test_eval_time_dual_encoder_has_no_rerank_run(tiny_synth_root,
+                                                  run_script):
+    log = run_script(['benchmarks/eval_time.py', 'configs/clip/clip_synth.py',
+                      '--data-root', tiny_synth_root, '--cfg-options',
+                      'test_dataloader.num_workers=0',
+                      'test_dataloader.persistent_workers=False',
+                      'model.image_encoder.layers=1',
+                      'model.text_encoder.layers=1'])
     assert 'as configured' in log
     assert 'cosine only' not in log and 're-ranked /' not in log

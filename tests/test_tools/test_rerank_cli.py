@@ -4,7 +4,9 @@ import glob
 import json
 import os.path as osp
 
-from test_train_test_cli import run
+import pytest
+
+pytestmark = pytest.mark.slow  # CLI training and testing in child processes
 
 CONFIG = 'configs/albef/albef_synth.py'
 RERANK_LOG = 'Re-ranked the top candidates of'
@@ -18,11 +20,11 @@ def albef_options(tiny_cli_options, root):
 
 
 def test_train_validation_and_test_rerank(tiny_synth_root, tiny_cli_options,
-                                          tmp_path):
+                                          tmp_path, run_script):
     work = str(tmp_path / 'work')
     opts = albef_options(tiny_cli_options, tiny_synth_root)
-    log = run(['tools/train.py', CONFIG, '--work-dir', work, '--test',
-               '--cfg-options', 'train_cfg.max_epochs=1'] + opts)
+    log = run_script(['tools/train.py', CONFIG, '--work-dir', work, '--test',
+                      '--cfg-options', 'train_cfg.max_epochs=1'] + opts)
     val_at = log.index('Epoch(val)')
     test_at = log.index('Epoch(test)')
     first = log.index(RERANK_LOG)
@@ -32,8 +34,8 @@ def test_train_validation_and_test_rerank(tiny_synth_root, tiny_cli_options,
     assert len(best) == 1
 
     out = str(tmp_path / 'metrics.json')
-    log = run(['tools/test.py', CONFIG, best[0], '--work-dir', work, '--out',
-               out, '--cfg-options'] + opts)
+    log = run_script(['tools/test.py', CONFIG, best[0], '--work-dir', work,
+                      '--out', out, '--cfg-options'] + opts)
     assert RERANK_LOG in log
     metrics = json.load(open(out))
     assert set(metrics) == {'R1', 'R5', 'R10', 'mAP', 'mINP'}

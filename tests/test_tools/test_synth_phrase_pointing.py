@@ -42,6 +42,7 @@ def test_color_phrases_one_saturated_colour_word():
         phrases, colors=('gray',))
 
 
+@pytest.mark.slow  # the whole tool on a synth split (~10 s)
 def test_runs_on_a_tiny_laip_model(tiny_synth_root, tmp_path, capsys):
     cfg = Config.fromfile(CONFIG)
     torch.manual_seed(0)

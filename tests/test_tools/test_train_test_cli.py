@@ -4,7 +4,6 @@ import glob
 import json
 import os
 import os.path as osp
-import subprocess
 import sys
 
 import pytest
@@ -13,23 +12,17 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'analysis_tools'))
 from summarize_runs import run_metrics  # noqa: E402
 
-
-def run(args, cwd=REPO_ROOT):
-    env = dict(os.environ, PYTHONPATH=REPO_ROOT, HF_HUB_OFFLINE='1')
-    proc = subprocess.run([sys.executable] + args, cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout + proc.stderr
+pytestmark = pytest.mark.slow  # CLI runs in child processes
 
 
 @pytest.mark.parametrize('config', ['configs/clip/clip_synth.py'])
 def test_train_best_checkpoint_test_and_resume(config, tiny_synth_root,
                                                tiny_cli_options,
-                                               tmp_path):
+                                               tmp_path, run_script):
     work = str(tmp_path / 'work')
     opts = tiny_cli_options(tiny_synth_root)
-    log = run(['tools/train.py', config, '--work-dir', work, '--test',
-               '--cfg-options', 'train_cfg.max_epochs=1'] + opts)
+    log = run_script(['tools/train.py', config, '--work-dir', work, '--test',
+                      '--cfg-options', 'train_cfg.max_epochs=1'] + opts)
     best = glob.glob(osp.join(work, 'best_R1_epoch_*.pth'))
     assert len(best) == 1, os.listdir(work)
     assert 'Testing the best validation checkpoint' in log
@@ -39,15 +32,15 @@ def test_train_best_checkpoint_test_and_resume(config, tiny_synth_root,
     assert run_metrics(work, 'val')['R1'] >= 0
 
     out = str(tmp_path / 'metrics.json')
-    run(['tools/test.py', config, best[0], '--work-dir', work, '--out', out,
-         '--cfg-options'] + opts)
+    run_script(['tools/test.py', config, best[0], '--work-dir', work,
+                '--out', out, '--cfg-options'] + opts)
     metrics = json.load(open(out))
     assert set(metrics) == {'R1', 'R5', 'R10', 'mAP', 'mINP'}
     assert 0 <= metrics['R1'] <= metrics['R5'] <= metrics['R10'] <= 100
     assert logged == pytest.approx(metrics)
 
     # Resume (torch >= 2.6 checkpoints hold mmengine objects) and train on.
-    log = run(['tools/train.py', config, '--work-dir', work, '--resume',
-               '--cfg-options', 'train_cfg.max_epochs=2'] + opts)
+    log = run_script(['tools/train.py', config, '--work-dir', work, '--resume',
+                      '--cfg-options', 'train_cfg.max_epochs=2'] + opts)
     assert 'resumed epoch: 1' in log
     assert osp.exists(osp.join(work, 'epoch_2.pth'))

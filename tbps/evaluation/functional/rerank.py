@@ -25,6 +25,7 @@ chunk's keys/values, never the whole gallery's (3074 images x 193 tokens x
 from typing import Callable, Sequence, Tuple, Union
 
 import torch
+from mmengine.utils import ProgressBar
 
 ImageTokens = Union[torch.Tensor, Sequence[torch.Tensor]]
 SCORES = ('itm', 'itm+sim')
@@ -74,7 +75,8 @@ def itm_logits_of_candidates(fusion_encoder, itm_head,
                              image_tokens: ImageTokens,
                              candidates: torch.Tensor,
                              batch_size: int = 256,
-                             image_chunk: int = 16) -> torch.Tensor:
+                             image_chunk: int = 16,
+                             progress: bool = False) -> torch.Tensor:
     """ITM positive logit of every (query, candidate image) pair.
 
     Args:
@@ -89,6 +91,7 @@ def itm_logits_of_candidates(fusion_encoder, itm_head,
         candidates: [Q, K] gallery indices to score per query.
         batch_size (int): (query, image) pairs per fusion pass.
         image_chunk (int): Gallery images whose keys/values are held at once.
+        progress (bool): Show a progress bar over the gallery chunks.
 
     Returns:
         Tensor: [Q, K] ``itm_head(fused_cls)[:, 1]`` (float32, on the text
@@ -120,7 +123,11 @@ def itm_logits_of_candidates(fusion_encoder, itm_head,
         torch.arange(0, (num_images + image_chunk - 1) // image_chunk + 1,
                      device=device)).tolist()
     logits = torch.empty(num_queries * k, device=device, dtype=torch.float32)
-    for c, start in enumerate(range(0, num_images, image_chunk)):
+    starts = range(0, num_images, image_chunk)
+    bar = ProgressBar(len(starts)) if progress else None
+    for c, start in enumerate(starts):
+        if bar is not None:
+            bar.update()
         lo, hi = bounds[c], bounds[c + 1]
         if lo == hi:  # no query has an image of this chunk in its top-k
             continue
@@ -180,7 +187,8 @@ def rerank_similarity(similarity: torch.Tensor, text_tokens: torch.Tensor,
                       fusion_encoder, itm_head: Callable, k: int = 128,
                       batch_size: int = 256, image_chunk: int = 16,
                       score: str = 'itm', fill: float = -100.0,
-                      sim_weight: float = 0.002) -> torch.Tensor:
+                      sim_weight: float = 0.002,
+                      progress: bool = False) -> torch.Tensor:
     """Coarse [Q, G] similarity -> re-ranked [Q, G] scores (see
     :func:`itm_logits_of_candidates` and :func:`combine_scores`)."""
     if similarity.ndim != 2 or similarity.shape[0] != text_tokens.shape[0] \
@@ -194,6 +202,7 @@ def rerank_similarity(similarity: torch.Tensor, text_tokens: torch.Tensor,
     _, candidates = topk_candidates(similarity, k)
     logits = itm_logits_of_candidates(
         fusion_encoder, itm_head, text_tokens, text_mask, image_tokens,
-        candidates, batch_size=batch_size, image_chunk=image_chunk)
+        candidates, batch_size=batch_size, image_chunk=image_chunk,
+        progress=progress)
     return combine_scores(similarity, candidates, logits, score=score,
                           fill=fill, sim_weight=sim_weight)

@@ -228,7 +228,9 @@ class FusionRetriever(BaseRetriever):
                 self.fusion_encoder, self.heads[cfg['head']], k=k,
                 batch_size=cfg['batch_size'],
                 image_chunk=cfg['image_chunk'], score=cfg['score'],
-                fill=cfg['fill'], sim_weight=cfg['sim_weight'])
+                fill=cfg['fill'], sim_weight=cfg['sim_weight'],
+                # a progress bar where a person waits (CUHK test: 788k pairs)
+                progress=ids.shape[0] * min(k, similarity.shape[1]) >= 100000)
         finally:
             self.train(was_training)
         return scores.to(similarity.device)
