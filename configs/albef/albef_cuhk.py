@@ -1,6 +1,6 @@
 # ALBEF baseline (ITC + ITM, re-ranking by ITM) on CUHK-PEDES, initialised
 # from ALBEF's COCO-retrieval checkpoint converted with
-# tools/model_converters/albef2tbps.py (see the README model zoo).
+# tools/model_converters/albef2tbps.py (see configs/albef/README.md).
 _base_ = [
     '../_base_/models/albef_vit_b16_bert.py',
     '../_base_/datasets/cuhk_pedes.py',

@@ -1,6 +1,6 @@
 # CLIP-style baseline (ViT-B/16 + CLIP text, InfoNCE) on rstp_reid.
 # Initialise from OpenAI CLIP weights converted with
-# tools/model_converters/clip2tbps.py (see the README model zoo).
+# tools/model_converters/clip2tbps.py (see configs/clip/README.md).
 _base_ = [
     '../_base_/models/clip_vit_b16.py',
     '../_base_/datasets/rstp_reid.py',

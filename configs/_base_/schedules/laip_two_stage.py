@@ -1,7 +1,7 @@
 # LAIP's two stages in one run: stage 1 (30 epochs) ITC + ITM, stage 2
 # (15 epochs) all losses. AdamW and cosine decay with one warm-up epoch;
-# values the LAIP text available to us does not state (lr, warm-up) follow
-# ALBEF's retrieval fine-tuning.
+# the learning rate and warm-up length, which the LAIP paper does not give,
+# follow ALBEF's retrieval fine-tuning.
 _base_ = ['./albef_finetune.py']
 stage2_begin = 30
 max_epochs = 45
