@@ -23,7 +23,11 @@ against holding every gallery image's tokens at once (what the metric did
 before: 3074 x 193 x 768 floats at CUHK-PEDES size), and checks that both
 give the same metrics:
 
-    python benchmarks/eval_time.py configs/laip/laip_cuhk.py --memory
+    python benchmarks/eval_time.py configs/laip/laip_cuhk.py --memory \
+        --depth 1 --cfg-options model.rerank.k=16
+
+(``--depth 1``: one layer per encoder at the config's widths, the same
+tokens per image, so the same token memory, at a cost a CPU can pay.)
 """
 import argparse
 import copy
@@ -64,6 +68,9 @@ def parse_args():
     parser.add_argument('--memory', action='store_true',
                         help='peak host memory of chunked vs whole-gallery '
                         'image tokens during re-ranking (one process each)')
+    parser.add_argument('--depth', type=int, default=None,
+                        help='layers per encoder (widths and token counts '
+                        'kept): a CPU-feasible stand-in for --memory')
     parser.add_argument('--tokens', choices=('chunked', 'whole'),
                         help=argparse.SUPPRESS)  # one --memory child run
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -91,6 +98,24 @@ def time_test(cfg: Config, work_dir: str) -> float:
     start = time.perf_counter()
     runner.test()
     return time.perf_counter() - start
+
+
+def set_depth(cfg: Config, depth: int) -> None:
+    """``depth`` layers in every encoder, widths unchanged."""
+    model = cfg.model
+    arch = model.image_encoder.get('arch')
+    if isinstance(arch, str):  # an mmpretrain ViT arch name
+        from mmpretrain.models import VisionTransformer
+        arch = dict(VisionTransformer.arch_zoo[arch])
+        model.image_encoder.arch = dict(arch, num_layers=depth)
+    elif arch is not None:
+        model.image_encoder.arch.num_layers = depth
+    else:
+        model.image_encoder.layers = depth
+    for key in ('text_encoder', 'fusion_encoder'):
+        if key in model:
+            enc = model[key]
+            enc['num_layers' if 'num_layers' in enc else 'layers'] = depth
 
 
 def hold_whole_gallery(model) -> None:
@@ -124,9 +149,12 @@ def peak_memory_child(cfg: Config, mode: str) -> None:
 def compare_memory(argv) -> None:
     results = {}
     for mode in ('whole', 'chunked'):
-        out = subprocess.run([sys.executable, __file__, *argv, '--tokens',
-                              mode], capture_output=True, text=True,
-                             check=True).stdout
+        proc = subprocess.run([sys.executable, __file__, *argv, '--tokens',
+                               mode], capture_output=True, text=True)
+        if proc.returncode:
+            raise SystemExit(f'the {mode!r} run failed:\n'
+                             f'{proc.stderr[-3000:]}')
+        out = proc.stdout
         line = next(ln for ln in out.splitlines()
                     if ln.startswith('RESULT '))
         results[mode] = json.loads(line[len('RESULT '):])
@@ -147,6 +175,8 @@ def main():
     cfg = Config.fromfile(args.config)
     cfg.merge_from_dict(args.cfg_options)
     use_vocab_file(cfg, args.vocab_file)
+    if args.depth:
+        set_depth(cfg, args.depth)
     root = ensure_split(args.data_root, args.num_test_ids, args.image_size)
     cfg.test_dataloader.dataset.data_root = root
     cfg.load_from, cfg.resume = None, False  # random weights: time only

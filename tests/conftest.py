@@ -106,3 +106,54 @@ def _tbps_scope():
     from mmengine.registry import init_default_scope
     init_default_scope('tbps')
     yield
+
+
+def tiny_fusion_model_cfg(config='configs/laip/laip_synth.py', **overrides):
+    """The model config of a fusion (ALBEF/LAIP) synth config shrunk to
+    width 32 and one layer, with ``model.KEY=value`` overrides."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(config)
+    model = cfg.model
+    model.image_encoder.arch.num_layers = 1
+    model.image_encoder.arch.embed_dims = 32
+    model.image_encoder.arch.feedforward_channels = 64
+    for enc in (model.text_encoder, model.fusion_encoder):
+        enc.config.hidden_size = 32
+        enc.config.intermediate_size = 64
+    model.text_encoder.num_layers = 1
+    model.embed_dim = 16
+    model.heads.itc.queue_size = 8
+    if 'local' in model.heads:
+        model.heads.local.embed_dim = 16
+    cfg.merge_from_dict({f'model.{k}': v for k, v in overrides.items()})
+    return cfg.model
+
+
+@pytest.fixture(scope='session')
+def tiny_cfg():
+    """:func:`tiny_fusion_model_cfg`, for tests of the fusion models."""
+    return tiny_fusion_model_cfg
+
+
+@pytest.fixture
+def plugin_package(tmp_path, monkeypatch):
+    """``write(name, code, registered)``: a third-party package ``name``
+    with ``code`` as its ``__init__``, importable for the test; afterwards
+    the module and the ``registered`` MODELS names are removed again."""
+    import sys
+    created = []
+
+    def write(name, code, registered=()):
+        pkg = tmp_path / name
+        pkg.mkdir()
+        (pkg / '__init__.py').write_text(code)
+        monkeypatch.syspath_prepend(str(tmp_path))
+        created.append((name, tuple(registered)))
+        return tmp_path
+
+    yield write
+    from tbps.registry import MODELS
+    for name, registered in created:
+        sys.modules.pop(name, None)
+        for cls in registered:
+            MODELS.module_dict.pop(cls, None)

@@ -1,7 +1,6 @@
 """FusionRetriever (ALBEF / LAIP) on a tiny configuration."""
 import pytest
 import torch
-from mmengine.config import Config
 
 from tbps.models.heads import hard_negatives
 from tbps.registry import MODELS
@@ -9,24 +8,6 @@ from tbps.structures import TBPSDataSample
 
 CAPTION = 'the man has long hair. he wears a purple jacket and gray shoes.'
 PHRASES = ['long hair', 'a purple jacket', 'gray shoes']
-
-
-def tiny_cfg(config='configs/laip/laip_synth.py', **overrides):
-    cfg = Config.fromfile(config)
-    model = cfg.model
-    model.image_encoder.arch.num_layers = 1
-    model.image_encoder.arch.embed_dims = 32
-    model.image_encoder.arch.feedforward_channels = 64
-    for enc in (model.text_encoder, model.fusion_encoder):
-        enc.config.hidden_size = 32
-        enc.config.intermediate_size = 64
-    model.text_encoder.num_layers = 1
-    model.embed_dim = 16
-    model.heads.itc.queue_size = 8
-    if 'local' in model.heads:
-        model.heads.local.embed_dim = 16
-    cfg.merge_from_dict({f'model.{k}': v for k, v in overrides.items()})
-    return cfg.model
 
 
 def batch(model, n=4, pids=None):
@@ -40,7 +21,7 @@ def batch(model, n=4, pids=None):
                                    True)
 
 
-def test_laip_losses_and_gradients():
+def test_laip_losses_and_gradients(tiny_cfg):
     torch.manual_seed(0)
     model = MODELS.build(tiny_cfg())
     losses = model(**batch(model), mode='loss')
@@ -57,7 +38,7 @@ def test_laip_losses_and_gradients():
     assert all(not p.requires_grad for p in model.momentum.parameters())
 
 
-def test_zero_weight_skips_branch_and_albef_has_no_local_branch():
+def test_zero_weight_skips_branch_and_albef_has_no_local_branch(tiny_cfg):
     model = MODELS.build(tiny_cfg())
     model.loss_weights.update(triplet=0.0, mlm=0.0, local=0.0)
     assert set(model(**batch(model), mode='loss')) == {'loss_itc', 'loss_itm'}
@@ -66,7 +47,7 @@ def test_zero_weight_skips_branch_and_albef_has_no_local_branch():
     assert list(albef.heads) == ['itc', 'itm']
 
 
-def test_batch_of_two_with_one_identity_has_no_negatives():
+def test_batch_of_two_with_one_identity_has_no_negatives(tiny_cfg):
     model = MODELS.build(tiny_cfg())
     losses = model(**batch(model, n=2, pids=[7, 7]), mode='loss')
     assert all(torch.isfinite(v) for v in losses.values())
@@ -98,13 +79,13 @@ def test_hard_negatives_follow_the_similarity():
     assert neg['text_for_image'].tolist()[:1] == [1]  # image 0 -> text 1
 
 
-def test_queue_must_divide_by_global_batch():
+def test_queue_must_divide_by_global_batch(tiny_cfg):
     model = MODELS.build(tiny_cfg(**{'heads.itc.queue_size': 10}))
     with pytest.raises(ValueError, match='divisible by the global batch'):
         model(**batch(model), mode='loss')
 
 
-def test_queue_fills_with_momentum_features_and_pids():
+def test_queue_fills_with_momentum_features_and_pids(tiny_cfg):
     model = MODELS.build(tiny_cfg())
     model.loss_weights.update(itm=0.0, triplet=0.0, mlm=0.0, local=0.0)
     data = batch(model, n=4, pids=[3, 3, 5, 5])
@@ -119,7 +100,7 @@ def test_queue_fills_with_momentum_features_and_pids():
     assert int(itc.queue_ptr) == 0  # 8-slot queue wrapped around
 
 
-def test_backward_attention_is_zero_in_last_layer_only():
+def test_backward_attention_is_zero_in_last_layer_only(tiny_cfg):
     """LAIP: the masked-word score does not depend on the last layer's
     [CLS]-row attention, so its backward attention vanishes there."""
     torch.manual_seed(0)
@@ -143,12 +124,12 @@ def test_backward_attention_is_zero_in_last_layer_only():
     assert grads[0][:, :, 0].abs().max() > 0
 
 
-def test_unknown_loss_weight_key():
+def test_unknown_loss_weight_key(tiny_cfg):
     with pytest.raises(ValueError, match='Unknown loss_weights'):
         MODELS.build(tiny_cfg(**{'loss_weights.itx': 1.0}))
 
 
-def test_missing_phrases_error_is_actionable():
+def test_missing_phrases_error_is_actionable(tiny_cfg):
     model = MODELS.build(tiny_cfg())
     data = batch(model)
     for s in data['data_samples']:
@@ -157,7 +138,7 @@ def test_missing_phrases_error_is_actionable():
         model(**data, mode='loss')
 
 
-def test_head_arguments_are_filled_and_heads_follow_config_order():
+def test_head_arguments_are_filled_heads_in_config_order(tiny_cfg):
     model = MODELS.build(tiny_cfg())
     assert list(model.heads) == ['itc', 'itm', 'triplet', 'mlm', 'local']
     assert model.heads.itm.fc.in_features == model.fusion_encoder.embed_dim
@@ -169,7 +150,7 @@ def test_head_arguments_are_filled_and_heads_follow_config_order():
     assert pred.decoder.bias is pred.bias
 
 
-def test_mpm_and_local_share_one_masked_pass(monkeypatch):
+def test_mpm_and_local_share_one_masked_pass(monkeypatch, tiny_cfg):
     """LAIP's MPM and BidirAtt read the same phrase-masked fusion pass: the
     masker runs once per batch."""
     model = MODELS.build(tiny_cfg())
@@ -183,14 +164,14 @@ def test_mpm_and_local_share_one_masked_pass(monkeypatch):
     assert len(calls) == 1
 
 
-def test_mlm_ablation_runs_a_separate_phrase_pass():
+def test_mlm_ablation_runs_a_separate_phrase_pass(tiny_cfg):
     model = MODELS.build(tiny_cfg('configs/laip/laip_synth_mlm.py'))
     assert type(model.heads.local.phrase_masker).__name__ == 'PhraseMasker'
     losses = model(**batch(model), mode='loss')
     assert {'loss_mlm', 'loss_local'} <= set(losses)
 
 
-def test_local_head_refuses_caption_masker():
+def test_local_head_refuses_caption_masker(tiny_cfg):
     cfg = tiny_cfg('configs/laip/laip_synth_mlm.py')
     cfg.heads.local.phrase_masker = None
     model = MODELS.build(cfg)
@@ -198,7 +179,7 @@ def test_local_head_refuses_caption_masker():
         model(**batch(model), mode='loss')
 
 
-def test_in_batch_itc_without_momentum_model():
+def test_in_batch_itc_without_momentum_model(tiny_cfg):
     """APTM's ITC: no momentum encoders, no queue."""
     cfg = tiny_cfg('configs/albef/albef_synth.py', momentum=None)
     cfg.heads.itc = dict(type='InBatchITCHead')
@@ -210,13 +191,13 @@ def test_in_batch_itc_without_momentum_model():
     assert model.heads.itc.loss_module.log_inv_temperature.grad is not None
 
 
-def test_momentum_head_needs_momentum_model():
+def test_momentum_head_needs_momentum_model(tiny_cfg):
     with pytest.raises(ValueError, match='model.momentum'):
         MODELS.build(tiny_cfg('configs/albef/albef_synth.py',
                               momentum=None))
 
 
-def test_rerank_head_must_exist_and_duplicate_loss_keys_are_refused():
+def test_rerank_head_must_exist_and_duplicate_keys_are_refused(tiny_cfg):
     with pytest.raises(ValueError, match='rerank.head'):
         MODELS.build(tiny_cfg(**{'rerank.head': 'nope'}))
     cfg = tiny_cfg('configs/albef/albef_synth.py')
@@ -226,7 +207,7 @@ def test_rerank_head_must_exist_and_duplicate_loss_keys_are_refused():
         model(**batch(model), mode='loss')
 
 
-def test_zero_weight_head_is_not_called(monkeypatch):
+def test_zero_weight_head_is_not_called(monkeypatch, tiny_cfg):
     model = MODELS.build(tiny_cfg('configs/albef/albef_synth.py'))
     model.loss_weights['itm'] = 0.0
     monkeypatch.setattr(model.heads.itm, 'loss', lambda batch: 1 / 0)

@@ -9,33 +9,12 @@ copies the online weights; every later update (interval 1) is the blend
 above. These tests check the steady-state step written out here."""
 import pytest
 import torch
-from mmengine.config import Config
 
 from tbps.registry import MODELS
 
 
-def tiny_cfg(config='configs/laip/laip_synth.py', **overrides):
-    """Like tests/test_models/test_fusion_retriever.py's helper (copied, a
-    test module does not import another)."""
-    cfg = Config.fromfile(config)
-    model = cfg.model
-    model.image_encoder.arch.num_layers = 1
-    model.image_encoder.arch.embed_dims = 32
-    model.image_encoder.arch.feedforward_channels = 64
-    for enc in (model.text_encoder, model.fusion_encoder):
-        enc.config.hidden_size = 32
-        enc.config.intermediate_size = 64
-    model.text_encoder.num_layers = 1
-    model.embed_dim = 16
-    model.heads.itc.queue_size = 8
-    if 'local' in model.heads:
-        model.heads.local.embed_dim = 16
-    cfg.merge_from_dict({f'model.{k}': v for k, v in overrides.items()})
-    return cfg.model
-
-
 @pytest.fixture
-def model():
+def model(tiny_cfg):
     torch.manual_seed(0)
     return MODELS.build(tiny_cfg(momentum=0.995))
 
@@ -115,7 +94,7 @@ def test_first_update_copies_then_ema_moves_half_a_percent(model):
             0.005 * gap.norm().item(), rel=1e-3)
 
 
-def test_loss_forward_updates_the_momentum_model():
+def test_loss_forward_updates_the_momentum_model(tiny_cfg):
     """The training forward EMA-updates the momentum model once."""
     from tbps.structures import TBPSDataSample
     torch.manual_seed(0)

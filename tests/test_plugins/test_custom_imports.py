@@ -1,6 +1,5 @@
 """A third-party package registers an encoder and is used by type name
 through ``custom_imports``, with no tbps edit."""
-import sys
 import textwrap
 
 import torch
@@ -30,11 +29,10 @@ class MeanColourEncoder(nn.Module):
 '''
 
 
-def test_plugin_replaces_image_encoder_by_type_name(tmp_path, monkeypatch):
-    pkg = tmp_path / 'my_tbps_plugin'
-    pkg.mkdir()
-    (pkg / '__init__.py').write_text(PLUGIN)
+def test_plugin_replaces_image_encoder_by_type_name(plugin_package):
     import os
+    tmp_path = plugin_package('my_tbps_plugin', PLUGIN,
+                              registered=['MeanColourEncoder'])
     repo_cfg = os.path.abspath('configs/clip/clip_synth.py')
     cfg_file = tmp_path / 'plugin_cfg.py'
     cfg_file.write_text(textwrap.dedent(f'''
@@ -48,22 +46,17 @@ def test_plugin_replaces_image_encoder_by_type_name(tmp_path, monkeypatch):
                                embed_dim=24),
             text_encoder=dict(layers=1))
     '''))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    try:
-        cfg = Config.fromfile(str(cfg_file))  # runs custom_imports
-        model = MODELS.build(cfg.model)
-        assert type(model.image_encoder).__name__ == 'MeanColourEncoder'
-        assert model.image_proj.in_dim == 24
-        imgs = [torch.randint(0, 255, (3, 8, 4), dtype=torch.uint8)
-                for _ in range(2)]
-        samples = [TBPSDataSample(metainfo=dict(caption='a red shirt', pid=i,
-                                                modality='pair'))
-                   for i in range(2)]
-        data = model.data_preprocessor(dict(inputs=imgs,
-                                            data_samples=samples), True)
-        loss = model(**data, mode='loss')['loss_itc']
-        loss.backward()
-        assert model.image_encoder.fc.weight.grad is not None
-    finally:
-        sys.modules.pop('my_tbps_plugin', None)
-        MODELS.module_dict.pop('MeanColourEncoder', None)
+    cfg = Config.fromfile(str(cfg_file))  # runs custom_imports
+    model = MODELS.build(cfg.model)
+    assert type(model.image_encoder).__name__ == 'MeanColourEncoder'
+    assert model.image_proj.in_dim == 24
+    imgs = [torch.randint(0, 255, (3, 8, 4), dtype=torch.uint8)
+            for _ in range(2)]
+    samples = [TBPSDataSample(metainfo=dict(caption='a red shirt', pid=i,
+                                            modality='pair'))
+               for i in range(2)]
+    data = model.data_preprocessor(dict(inputs=imgs,
+                                        data_samples=samples), True)
+    loss = model(**data, mode='loss')['loss_itc']
+    loss.backward()
+    assert model.image_encoder.fc.weight.grad is not None

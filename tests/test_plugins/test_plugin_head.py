@@ -1,7 +1,6 @@
 """A third-party package registers a fusion head and adds it by config
 (``model.heads.NAME`` + ``custom_imports``): it trains with no tbps edit."""
 import os
-import sys
 import textwrap
 
 import torch
@@ -45,53 +44,47 @@ def _batch(model, pids):
     return dict(inputs=imgs, data_samples=samples)
 
 
-def test_plugin_head_added_by_config_trains(tmp_path, monkeypatch):
-    pkg = tmp_path / 'my_head_plugin'
-    pkg.mkdir()
-    (pkg / '__init__.py').write_text(PLUGIN)
+def test_plugin_head_added_by_config_trains(plugin_package):
+    tmp_path = plugin_package('my_head_plugin', PLUGIN,
+                              registered=['IdentityClassifierHead'])
     base = os.path.abspath('configs/albef/albef_synth.py')
     cfg_file = tmp_path / 'plugin_head_cfg.py'
     cfg_file.write_text(textwrap.dedent(f'''
-        _base_ = ['{base}']
-        custom_imports = dict(imports=['my_head_plugin'],
-                              allow_failed_imports=False)
-        model = dict(
-            heads=dict(itc=dict(queue_size=8),
-                       pid=dict(type='IdentityClassifierHead',
-                                num_classes=4)),
-            loss_weights=dict(pid=2.0))
+    _base_ = ['{base}']
+    custom_imports = dict(imports=['my_head_plugin'],
+                          allow_failed_imports=False)
+    model = dict(
+        heads=dict(itc=dict(queue_size=8),
+                   pid=dict(type='IdentityClassifierHead',
+                            num_classes=4)),
+        loss_weights=dict(pid=2.0))
     '''))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    try:
-        cfg = Config.fromfile(str(cfg_file))  # runs custom_imports
-        torch.manual_seed(0)
-        model = MODELS.build(cfg.model)
-        head = model.heads['pid']
-        assert type(head).__name__ == 'IdentityClassifierHead'
-        # fusion_dim was filled by the retriever from the fusion encoder.
-        assert head.fc.in_features == model.fusion_encoder.embed_dim
-        optim = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-3))
-        data = _batch(model, [0, 0, 1, 1, 2, 2, 3, 3])
-        # Only the plugin head: its loss must fall on a fixed batch.
-        model.loss_weights.update(itc=0.0, itm=0.0)
-        logs = [model.train_step(data, optim) for _ in range(25)]
-        assert set(logs[0]) == {'loss', 'loss_pid', 'pid_acc'}
-        assert logs[-1]['loss_pid'] < 0.5 * logs[0]['loss_pid']
-        assert logs[-1]['pid_acc'] == 1.0
-        # Scaled by loss_weights['pid'] = 2; the accuracy is not scaled.
-        model.eval()
-        inputs = model.data_preprocessor(data, True)
-        with torch.no_grad():
-            twice = model.loss(**inputs)
-            model.loss_weights['pid'] = 1.0
-            once = model.loss(**inputs)
-        assert torch.isclose(twice['loss_pid'], 2 * once['loss_pid'])
-        assert twice['pid_acc'] == once['pid_acc']
-        model.train()
-        # With the method's own heads on, all losses are returned.
-        model.loss_weights.update(itc=1.0, itm=1.0)
-        log = model.train_step(data, optim)
-        assert {'loss_itc', 'loss_itm', 'loss_pid'} <= set(log)
-    finally:
-        sys.modules.pop('my_head_plugin', None)
-        MODELS.module_dict.pop('IdentityClassifierHead', None)
+    cfg = Config.fromfile(str(cfg_file))  # runs custom_imports
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    head = model.heads['pid']
+    assert type(head).__name__ == 'IdentityClassifierHead'
+    # fusion_dim was filled by the retriever from the fusion encoder.
+    assert head.fc.in_features == model.fusion_encoder.embed_dim
+    optim = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-3))
+    data = _batch(model, [0, 0, 1, 1, 2, 2, 3, 3])
+    # Only the plugin head: its loss must fall on a fixed batch.
+    model.loss_weights.update(itc=0.0, itm=0.0)
+    logs = [model.train_step(data, optim) for _ in range(25)]
+    assert set(logs[0]) == {'loss', 'loss_pid', 'pid_acc'}
+    assert logs[-1]['loss_pid'] < 0.5 * logs[0]['loss_pid']
+    assert logs[-1]['pid_acc'] == 1.0
+    # Scaled by loss_weights['pid'] = 2; the accuracy is not scaled.
+    model.eval()
+    inputs = model.data_preprocessor(data, True)
+    with torch.no_grad():
+        twice = model.loss(**inputs)
+        model.loss_weights['pid'] = 1.0
+        once = model.loss(**inputs)
+    assert torch.isclose(twice['loss_pid'], 2 * once['loss_pid'])
+    assert twice['pid_acc'] == once['pid_acc']
+    model.train()
+    # With the method's own heads on, all losses are returned.
+    model.loss_weights.update(itc=1.0, itm=1.0)
+    log = model.train_step(data, optim)
+    assert {'loss_itc', 'loss_itm', 'loss_pid'} <= set(log)
