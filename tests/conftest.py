@@ -157,3 +157,54 @@ def plugin_package(tmp_path, monkeypatch):
         sys.modules.pop(name, None)
         for cls in registered:
             MODELS.module_dict.pop(cls, None)
+
+
+def _handler_class():
+    import http.server
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        """Serves files quietly; a file listed in ``<root>/TRUNCATE`` is
+        announced whole but only half of it is sent (a broken transfer)."""
+
+        def log_message(self, *args):
+            pass
+
+        def copyfile(self, source, outputfile):
+            marker = os.path.join(self.directory, 'TRUNCATE')
+            names = open(marker).read().split() if os.path.isfile(marker) \
+                else []
+            if os.path.basename(self.path) in names:
+                data = source.read()
+                outputfile.write(data[:len(data) // 2])
+                return
+            super().copyfile(source, outputfile)
+
+    return Handler
+
+
+@pytest.fixture
+def http_root(tmp_path, monkeypatch):
+    """``(root, base_url)``: a local HTTP server on 127.0.0.1 serving the
+    folder ``root`` (proxies off; TORCH_HOME and TBPS_HOME in tmp_path)."""
+    import functools
+    import http.server
+    import threading
+    for var in ('http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY',
+                'all_proxy', 'ALL_PROXY'):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv('no_proxy', '127.0.0.1,localhost')
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
+    monkeypatch.setenv('TBPS_HOME', str(tmp_path / 'tbps_home'))
+    root = tmp_path / 'www'
+    root.mkdir()
+    server = http.server.ThreadingHTTPServer(
+        ('127.0.0.1', 0),
+        functools.partial(_handler_class(), directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield root, f'http://127.0.0.1:{server.server_address[1]}'
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

@@ -5,12 +5,10 @@ key layouts, with real shape relations at small widths: ViT (patch 16,
 6-11 have cross-attention taking the 48-d image tokens), 256-d ITC
 projections."""
 import functools
-import http.server
 import importlib.util
 import math
 import os
 import os.path as osp
-import threading
 
 import pytest
 import torch
@@ -460,26 +458,6 @@ def test_fusion_encoder_matches_albef_layers(albef_model, vocab):
 
 
 # -- the tool ---------------------------------------------------------------
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def http_root(tmp_path):
-    root = tmp_path / 'www'
-    root.mkdir()
-    server = http.server.ThreadingHTTPServer(
-        ('127.0.0.1', 0),
-        functools.partial(_QuietHandler, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield root, f'http://127.0.0.1:{server.server_address[1]}'
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def test_cli_from_url_into_tall_model(http_root, tmp_path, monkeypatch,

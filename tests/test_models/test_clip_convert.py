@@ -4,29 +4,25 @@ a small randomly initialised ViT CLIP in OpenAI's state-dict layout
 (vision width 128 / 2 layers / patch 32 at 224, text width 128 / 2 layers,
 joint 64, QuickGELU), plain and as a TorchScript archive like OpenAI's
 releases, served from a local HTTP server for the download path."""
-import functools
 import hashlib
-import http.server
 import importlib.util
 import os
 import os.path as osp
-import threading
 
 import pytest
 import torch
-from mmengine.config import Config
 
 from tbps.converters.clip import (convert_clip_state_dict,
                                             load_openai_clip,
                                             resize_clip_pos_embed,
                                             sha256_from_url)
 from tbps.registry import MODELS
+from tbps.testing import (CLIP_TEXT as TEXT,
+                          CLIP_VISION as VISION, open_clip_model,
+                          tiny_clip_config)
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-VISION = dict(width=128, layers=2, patch=32, img=224)  # 7x7 grid
-TEXT = dict(width=128, layers=2, context=77, vocab=1000)
-EMBED = 64
 LOSS_KEYS = {'losses.itc.log_inv_temperature'}
 
 
@@ -42,56 +38,16 @@ def _tool():
 TOOL = _tool()
 
 
-def open_clip_model(seed=0):
-    """open_clip's CLIP with every tensor randomised (LayerNorm weights
-    around 1), so a wrong mapping or a missing transpose shows."""
-    from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg
-    torch.manual_seed(seed)
-    model = CLIP(
-        EMBED,
-        CLIPVisionCfg(layers=VISION['layers'], width=VISION['width'],
-                      patch_size=VISION['patch'], image_size=VISION['img'],
-                      head_width=64),
-        CLIPTextCfg(context_length=TEXT['context'], vocab_size=TEXT['vocab'],
-                    width=TEXT['width'], heads=TEXT['width'] // 64,
-                    layers=TEXT['layers']),
-        quick_gelu=True)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name == 'logit_scale':
-                p.fill_(4.0)
-            elif p.dim() == 1 and ('ln' in name and 'weight' in name):
-                p.copy_(1 + 0.1 * torch.randn_like(p))
-            else:
-                p.copy_(0.05 * torch.randn_like(p))
-    return model.eval()
-
-
 @pytest.fixture(scope='module')
 def reference():
     return open_clip_model()
-
-
-def tbps_cfg(img_size=(224, 224)):
-    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs/clip/clip_synth.py'))
-    # Whole encoder dicts replaced (not merged with the synth sizes).
-    cfg.model.image_encoder = dict(
-        type='CLIPVisionEncoder', width=VISION['width'],
-        layers=VISION['layers'], heads=VISION['width'] // 64,
-        patch_size=VISION['patch'], img_size=img_size)
-    cfg.model.text_encoder = dict(
-        type='CLIPTextEncoder', vocab_size=TEXT['vocab'],
-        context_length=TEXT['context'], width=TEXT['width'],
-        layers=TEXT['layers'], heads=TEXT['width'] // 64)
-    cfg.model.embed_dim = EMBED
-    return cfg
 
 
 def build(img_size=(224, 224)):
     from mmengine.registry import init_default_scope
     init_default_scope('tbps')
     torch.manual_seed(1)
-    return MODELS.build(tbps_cfg(img_size).model).eval()
+    return MODELS.build(tiny_clip_config(img_size).model).eval()
 
 
 def text_batch():
@@ -260,31 +216,6 @@ def test_torchscript_archive(tmp_path, reference):
 
 
 # -- the tool ---------------------------------------------------------------
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def http_root(tmp_path, monkeypatch):
-    for var in ('http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY',
-                'all_proxy', 'ALL_PROXY'):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv('no_proxy', '127.0.0.1,localhost')
-    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
-    root = tmp_path / 'www'
-    root.mkdir()
-    server = http.server.ThreadingHTTPServer(
-        ('127.0.0.1', 0),
-        functools.partial(_QuietHandler, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield root, f'http://127.0.0.1:{server.server_address[1]}'
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def _serve_archive(root, tmp_path, digest=None):
@@ -364,7 +295,7 @@ def test_cli_rejects_wrong_hash(http_root, tmp_path):
 
 def _config_file(tmp_path, img_size, name):
     path = tmp_path / name
-    tbps_cfg(img_size).dump(str(path))
+    tiny_clip_config(img_size).dump(str(path))
     return str(path)
 
 
@@ -385,7 +316,7 @@ def test_cli_config_check_and_atomic_write(tmp_path, capsys, monkeypatch,
         in out
 
     # A config whose widths differ: reported, nothing written.
-    cfg = tbps_cfg()
+    cfg = tiny_clip_config()
     cfg.model.text_encoder.width = 64
     cfg.model.text_encoder.heads = 1
     cfg.dump(str(tmp_path / 'bad.py'))
