@@ -8,7 +8,8 @@ from .utils import unwrap_checkpoint
 
 #: format -> the converter script that writes it once to disk.
 CONVERTERS = dict(albef='tools/model_converters/albef2tbps.py',
-                  openai_clip='tools/model_converters/clip2tbps.py')
+                  openai_clip='tools/model_converters/clip2tbps.py',
+                  irra='tools/model_converters/irra2tbps.py')
 
 
 def detect_format(state_dict: Dict[str, torch.Tensor]) -> str:
@@ -33,8 +34,8 @@ def to_tbps_state_dict(checkpoint, img_size=None
                        ) -> Tuple[Dict[str, torch.Tensor], str,
                                   Optional[dict]]:
     """``(state_dict, format, report)`` of a loaded checkpoint: tbps
-    checkpoints unwrapped, ALBEF and OpenAI CLIP ones converted (CLIP's
-    position embedding resized to ``img_size``)."""
+    checkpoints unwrapped, ALBEF, OpenAI CLIP and IRRA ones converted
+    (CLIP's position embedding resized to ``img_size``)."""
     state_dict = unwrap_checkpoint(checkpoint, keys=('state_dict', 'model'))
     fmt = detect_format(state_dict)
     if fmt == 'albef':
@@ -46,7 +47,7 @@ def to_tbps_state_dict(checkpoint, img_size=None
         new, report = convert_clip_state_dict(state_dict, img_size=img_size)
         return new, fmt, report
     if fmt == 'irra':
-        raise NotImplementedError(
-            'An IRRA checkpoint (base_model.* keys): convert it with '
-            'tools/model_converters/irra2tbps.py SRC DST first.')
+        from .irra import convert_irra_state_dict
+        new, report = convert_irra_state_dict(state_dict, img_size=img_size)
+        return new, fmt, report
     return state_dict, fmt, None

@@ -35,6 +35,7 @@ from typing import Dict, Optional, Sequence
 
 import torch
 
+from tbps.utils.download import sha256_from_url  # noqa: F401 (re-export)
 from tbps.models.utils.pos_embed import resize_clip_pos_embed, square_grid
 
 from .utils import format_key_report, unwrap_checkpoint
@@ -63,14 +64,6 @@ _VISUAL_SAME = ('conv1.', 'class_embedding', 'positional_embedding',
 _TEXT_SAME = ('token_embedding.', 'positional_embedding', 'transformer.',
               'ln_final.')
 _METADATA = ('input_resolution', 'context_length', 'vocab_size')
-
-
-def sha256_from_url(url: str) -> Optional[str]:
-    """The sha256 in an OpenAI URL (``.../<sha256>/<file>``), else None."""
-    parts = url.rstrip('/').split('/')
-    if len(parts) >= 2 and _SHA256_RE.match(parts[-2].lower()):
-        return parts[-2].lower()
-    return None
 
 
 def load_openai_clip(path: str, trusted: bool = True):
@@ -156,13 +149,18 @@ def convert_clip_state_dict(state_dict: Dict[str, torch.Tensor],
     conv = state_dict['visual.conv1.weight']
     vision_width, patch = int(conv.shape[0]), int(conv.shape[-1])
     src_pos = state_dict['visual.positional_embedding']
-    src_grid = square_grid(int(src_pos.shape[0]) - 1)
-    if src_grid is None:
-        raise ValueError(f'visual.positional_embedding has '
-                         f'{src_pos.shape[0] - 1} patch positions, not a '
-                         'square grid.')
-    dst_grid = src_grid if img_size is None else (
+    num_pos = int(src_pos.shape[0]) - 1
+    dst_grid = None if img_size is None else (
         int(img_size[0]) // patch, int(img_size[1]) // patch)
+    src_grid = square_grid(num_pos)
+    if src_grid is None and dst_grid is not None and \
+            dst_grid[0] * dst_grid[1] == num_pos:
+        src_grid = dst_grid  # already at the target grid (e.g. IRRA's 24x8)
+    if src_grid is None:
+        raise ValueError(f'visual.positional_embedding has {num_pos} patch '
+                         'positions: neither a square grid nor the '
+                         f'{dst_grid} grid of img_size {img_size}.')
+    dst_grid = dst_grid or src_grid
 
     new = OrderedDict()
     dropped: Dict[str, list] = OrderedDict()

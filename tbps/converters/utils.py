@@ -1,54 +1,44 @@
-"""Helpers shared by the checkpoint converters (``albef_convert`` /
-``clip_convert`` and ``tools/model_converters/{albef,clip}2tbps.py``):
-source resolution and a hash-checked download into torch hub's cache,
-building a config's model, checking a converted state dict against it, and
-the key sections of the conversion reports."""
-import os
+"""Helpers shared by the checkpoint converters (``tbps.converters.*`` and
+``tools/model_converters/*2tbps.py``): source resolution (zoo names, URLs
+downloaded into tbps's cache, local files), building a config's model,
+checking a converted state dict against it, and the key sections of the
+conversion reports."""
 import os.path as osp
 import re
-import warnings
 from collections import OrderedDict
 from typing import Dict, Optional, Sequence
-from urllib.parse import urlparse
 
 import torch
 
-from tbps.utils.fileio import sha256_of
+from tbps.utils.download import is_url
 
-__all__ = ['is_url', 'cached_download', 'build_config_model',
+__all__ = ['is_url', 'resolve_source', 'build_config_model',
            'unwrap_checkpoint', 'compare_with_model', 'summarize_keys',
            'format_key_report']
 
 
-def is_url(src: str) -> bool:
-    return src.startswith(('http://', 'https://'))
-
-
-def cached_download(url: str, sha256: Optional[str] = None, log=print,
-                    warn_unverified: bool = True) -> str:
-    """Local copy of ``url`` in torch hub's cache
-    (``$TORCH_HOME/hub/checkpoints/<file name>``), verified against
-    ``sha256`` (a hex digest or a prefix of one) when given. A cached file
-    with a wrong hash is replaced; a download with a wrong hash raises and
-    leaves nothing behind. Without ``sha256`` a cached file is used as is,
-    and ``warn_unverified`` warns that the download is not verified."""
-    expected = (sha256 or '').lower() or None
-    folder = osp.join(torch.hub.get_dir(), 'checkpoints')
-    os.makedirs(folder, exist_ok=True)
-    path = osp.join(folder, osp.basename(urlparse(url).path))
-    if osp.isfile(path):
-        if expected is None or sha256_of(path).startswith(expected):
-            log(f'using cached {path}')
-            return path
-        warnings.warn(f'{path} does not match sha256 {expected}; '
-                      'downloading it again.')
-    if expected is None and warn_unverified:
-        warnings.warn(f'No sha256 known for {url}; the download is not '
-                      'verified (pass --sha256).')
-    log(f'downloading {url} to {path}')
-    torch.hub.download_url_to_file(url, path, hash_prefix=expected,
-                                   progress=True)
-    return path
+def resolve_source(src: str, sha256: Optional[str] = None, log=print,
+                   aliases: Optional[Dict[str, str]] = None):
+    """``(local path, trusted)`` of a converter's SRC: a model-zoo name or
+    an alias (-> its URL), an http(s) URL (downloaded once into tbps's
+    cache, hash-checked, see :func:`tbps.utils.download.download`) or a
+    local file (the user's own: ``trusted``)."""
+    from tbps.utils.download import download
+    if aliases and src in aliases:
+        src = aliases[src]
+    elif not is_url(src) and not osp.exists(osp.expanduser(src)):
+        from tbps.apis.model_zoo import list_models, weights_of
+        if src.lower() in list_models():
+            src = weights_of(src)
+    if is_url(src):
+        return download(src, sha256=sha256, log=log), False
+    path = osp.expanduser(src)
+    if not osp.isfile(path):
+        names = f', {sorted(aliases)}' if aliases else ''
+        raise FileNotFoundError(
+            f'{src!r} is not a local file, an http(s) URL or a model-zoo '
+            f'name (tbps.apis.list_models()){names}.')
+    return path, True
 
 
 def build_config_model(config: str):

@@ -11,6 +11,7 @@ import os.path as osp
 import re
 import urllib.error
 import urllib.request
+import warnings
 from typing import Callable, Optional
 from urllib.parse import urlparse
 
@@ -94,7 +95,8 @@ def download(url: str, sha256: Optional[str] = None,
     if osp.isfile(path):
         if expected is None or sha256_of(path).startswith(expected):
             return path
-        log(f'{path} does not match sha256 {expected}; downloading again.')
+        warnings.warn(f'{path} does not match sha256 {expected}; '
+                      'downloading it again.')
     tmp = f'{path}.{os.getpid()}.part'
     log(f'Downloading {url} to {path}')
     try:

@@ -237,9 +237,9 @@ def test_cli_downloads_checks_hash_and_loads(http_root, tmp_path, reference):
     rel, sha = _serve_archive(root, tmp_path)
     url = f'{base}/{rel}'
     dst = tmp_path / 'out' / 'clip_tbps.pth'
-    assert TOOL.main([str(dst), '--src', url, '--img-size', '224',
+    assert TOOL.main([url, str(dst), '--img-size', '224',
                       '224']) == 0
-    cached = tmp_path / 'torch' / 'hub' / 'checkpoints' / 'ViT-B-16.pt'
+    cached = tmp_path / 'tbps_home' / 'checkpoints' / 'ViT-B-16.pt'
     assert cached.is_file()
     saved = torch.load(str(dst), weights_only=True)
     assert set(saved) == {'state_dict', 'meta'}
@@ -265,7 +265,7 @@ def test_cli_downloads_checks_hash_and_loads(http_root, tmp_path, reference):
     # Second run: served from the cache (default target 384x128).
     os.remove(root / rel)
     dst2 = tmp_path / 'out' / 'tall.pth'
-    assert TOOL.main([str(dst2), '--src', url, '--no-proj-bias']) == 0
+    assert TOOL.main([url, str(dst2), '--no-proj-bias']) == 0
     saved2 = torch.load(str(dst2), weights_only=True)
     assert saved2['meta']['patch_grid'] == (12, 4)
     assert saved2['state_dict']['image_encoder.positional_embedding'].shape \
@@ -277,7 +277,7 @@ def test_cli_downloads_checks_hash_and_loads(http_root, tmp_path, reference):
     (root / rel).parent.mkdir(parents=True, exist_ok=True)
     (root / rel).write_bytes((tmp_path / 'archive.pt').read_bytes())
     with pytest.warns(UserWarning, match='does not match sha256'):
-        assert TOOL.main([str(dst2), '--src', url]) == 0
+        assert TOOL.main([url, str(dst2)]) == 0
     assert hashlib.sha256(cached.read_bytes()).hexdigest() == sha
 
 
@@ -286,10 +286,10 @@ def test_cli_rejects_wrong_hash(http_root, tmp_path):
     wrong = '0' * 64
     rel, _ = _serve_archive(root, tmp_path, digest=wrong)
     dst = tmp_path / 'out.pth'
-    with pytest.raises(RuntimeError, match='invalid hash value'):
-        TOOL.main([str(dst), '--src', f'{base}/{rel}'])
+    with pytest.raises(RuntimeError, match='does not match the expected'):
+        TOOL.main([f'{base}/{rel}', str(dst)])
     assert not dst.exists()
-    cache = tmp_path / 'torch' / 'hub' / 'checkpoints'
+    cache = tmp_path / 'tbps_home' / 'checkpoints'
     assert not cache.exists() or os.listdir(cache) == []
 
 
@@ -333,8 +333,8 @@ def test_cli_config_check_and_atomic_write(tmp_path, capsys, monkeypatch,
     before = dst.read_bytes()
     monkeypatch.setattr(TOOL.torch, 'save', broken_save)
     with pytest.raises(OSError, match='disk full'):
-        TOOL.main([str(dst), '--src', str(src)])
+        TOOL.main([str(src), str(dst)])
     assert dst.read_bytes() == before
     assert not [p for p in os.listdir(tmp_path) if p.endswith('.tmp')]
     with pytest.raises(FileNotFoundError, match='ViT-B/16'):
-        TOOL.main([str(dst), '--src', str(tmp_path / 'missing.pt')])
+        TOOL.main([str(tmp_path / 'missing.pt'), str(dst)])

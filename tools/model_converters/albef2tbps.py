@@ -6,8 +6,9 @@ Example::
         https://storage.googleapis.com/sfr-pcl-data-research/ALBEF/mscoco.pth \
         checkpoints/albef_mscoco_tbps.pth --config configs/albef/albef_cuhk.py
 
-SRC is a local file or an http(s) URL (downloaded once into torch hub's
-cache, ``$TORCH_HOME/hub/checkpoints``). Both of ALBEF's layouts are
+SRC is a local file, an http(s) URL or a model-zoo name such as
+``albef_vit-b16_coco-retrieval`` (downloaded once into tbps's cache,
+``$TBPS_HOME/checkpoints``). Both of ALBEF's layouts are
 accepted: pre-training (ALBEF.pth, ALBEF_4M.pth; ``text_encoder.bert.*`` and
 an MLM head) and retrieval fine-tuning (mscoco.pth, flickr30k.pth;
 ``text_encoder.*``), saved as ``{'model': state_dict, ...}`` or bare. The
@@ -20,8 +21,6 @@ queues are not converted (they are rebuilt empty). See
 :mod:`tbps.converters.albef` for the key mapping.
 """
 import argparse
-import os.path as osp
-import pickle
 import sys
 
 import torch
@@ -29,9 +28,9 @@ import torch
 from tbps.converters.albef import (convert_albef_state_dict,
                                              format_report,
                                              unwrap_albef_checkpoint)
-from tbps.converters.utils import (build_config_model,
-                                             cached_download,
-                                             compare_with_model, is_url)
+from tbps.converters.utils import (build_config_model, compare_with_model,
+                                   resolve_source)
+from tbps.utils.download import load_untrusted
 from tbps.utils.fileio import sha256_of, torch_save_atomic
 
 DEFAULT_DST = 'checkpoints/albef_mscoco_tbps.pth'
@@ -40,7 +39,8 @@ DEFAULT_DST = 'checkpoints/albef_mscoco_tbps.pth'
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Convert an ALBEF checkpoint to tbps (FusionRetriever).')
-    parser.add_argument('src', help='ALBEF checkpoint: path or http(s) URL')
+    parser.add_argument('src', help='ALBEF checkpoint: path, http(s) URL '
+                        'or model-zoo name')
     parser.add_argument('dst', nargs='?', default=DEFAULT_DST,
                         help=f'output file (default {DEFAULT_DST})')
     parser.add_argument(
@@ -55,23 +55,13 @@ def parse_args(argv=None):
 
 
 def load_source(src: str, log=print):
-    """``(checkpoint, local path)`` for ``src``. URLs are downloaded once
-    into torch hub's cache (not hash-checked: ALBEF's URLs carry no hash)
-    and unpickled with ``weights_only=True``; local files are the user's
-    own and are loaded fully (as tbps loads local checkpoints)."""
-    if is_url(src):
-        path = cached_download(src, log=log, warn_unverified=False)
-        try:
-            return torch.load(path, map_location='cpu',
-                              weights_only=True), path
-        except pickle.UnpicklingError as err:
-            raise RuntimeError(
-                f'{src} holds objects that torch will not unpickle from a '
-                'download (weights_only=True). Download the file yourself '
-                'and pass its local path if you trust it.') from err
-    if not osp.isfile(src):
-        raise FileNotFoundError(f'ALBEF checkpoint {src!r} not found.')
-    return torch.load(src, map_location='cpu', weights_only=False), src
+    """``(checkpoint, local path)`` for ``src``: a zoo name or URL is
+    downloaded once into tbps's cache (ALBEF's URLs carry no hash) and read
+    with ``weights_only=True``; a local file is the user's own."""
+    path, trusted = resolve_source(src, log=log)
+    if not trusted:
+        return load_untrusted(path), path
+    return torch.load(path, map_location='cpu', weights_only=False), path
 
 
 def check_config(state_dict, config: str) -> dict:

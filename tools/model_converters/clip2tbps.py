@@ -6,17 +6,18 @@ Examples::
     # download OpenAI's ViT-B/16 (sha256 checked) and convert for 384x128
     python tools/model_converters/clip2tbps.py
     # the same, explicitly, checked against a config's model
-    python tools/model_converters/clip2tbps.py \
-        checkpoints/clip_vit_b16_openai_tbps.pth --src ViT-B/16 \
+    python tools/model_converters/clip2tbps.py ViT-B/16 \
+        checkpoints/clip_vit_b16_openai_tbps.pth \
         --img-size 384 128 --config configs/clip/clip_cuhk.py
     # a file downloaded by hand (TorchScript archive or state dict)
-    python tools/model_converters/clip2tbps.py --src ~/.cache/clip/ViT-B-16.pt
+    python tools/model_converters/clip2tbps.py ~/.cache/clip/ViT-B-16.pt \
+        checkpoints/clip_vit_b16_openai_tbps.pth
 
-``--src`` is a model name (``ViT-B/32``, ``ViT-B/16``, ``ViT-L/14``), an
-http(s) URL or a local file. URLs are downloaded once into torch hub's cache
-(``$TORCH_HOME/hub/checkpoints``) and checked against the sha256 that
-OpenAI's URLs carry in their path (or ``--sha256``); a cached file with the
-wrong hash is downloaded again. OpenAI's files are TorchScript archives
+SRC is an OpenAI model name (``ViT-B/32``, ``ViT-B/16``, ``ViT-L/14``), a
+model-zoo name (``clip_vit-b16_openai``), an http(s) URL or a local file.
+URLs are downloaded once into tbps's cache (``$TBPS_HOME/checkpoints``) and
+checked against the sha256 that OpenAI's URLs carry in their path (or
+``--sha256``); a cached file with the wrong hash is downloaded again. OpenAI's files are TorchScript archives
 (read with ``torch.jit.load(..., map_location='cpu').state_dict()``); plain
 state dicts (open_clip / ``torch.save``) work too. Weights are stored in
 float32 and the image position embedding is resized to ``--img-size``
@@ -27,19 +28,14 @@ mmengine's ``load_checkpoint``. See :mod:`tbps.converters.clip`
 for the key mapping.
 """
 import argparse
-import os.path as osp
 import sys
 
 import torch
 
-from tbps.converters.clip import (OPENAI_CLIP_URLS,
-                                            convert_clip_state_dict,
-                                            format_clip_report,
-                                            load_openai_clip,
-                                            sha256_from_url)
-from tbps.converters.utils import (build_config_model,
-                                             cached_download,
-                                             compare_with_model, is_url)
+from tbps.converters.clip import (OPENAI_CLIP_URLS, convert_clip_state_dict,
+                                  format_clip_report, load_openai_clip)
+from tbps.converters.utils import (build_config_model, compare_with_model,
+                                   resolve_source)
 from tbps.utils.fileio import sha256_of, torch_save_atomic
 
 DEFAULT_SRC = 'ViT-B/16'
@@ -51,12 +47,12 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Convert an OpenAI CLIP ViT checkpoint to tbps '
         '(DualEncoderRetriever).')
+    parser.add_argument(
+        'src', nargs='?', default=DEFAULT_SRC,
+        help=f'OpenAI model name ({", ".join(OPENAI_CLIP_URLS)}), zoo '
+        f'name, http(s) URL or local file (default {DEFAULT_SRC})')
     parser.add_argument('dst', nargs='?', default=DEFAULT_DST,
                         help=f'output file (default {DEFAULT_DST})')
-    parser.add_argument(
-        '--src', default=DEFAULT_SRC,
-        help=f'model name ({", ".join(OPENAI_CLIP_URLS)}), http(s) URL or '
-        f'local file (default {DEFAULT_SRC})')
     parser.add_argument('--sha256', help='expected sha256 (or a prefix) of '
                         'a downloaded file; default: the one in the URL')
     parser.add_argument('--img-size', type=int, nargs=2, metavar=('H', 'W'),
@@ -75,35 +71,14 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def download(url: str, sha256=None, log=print) -> str:
-    """Local copy of ``url`` in torch hub's cache, verified against
-    ``sha256`` (default: the hash in an OpenAI URL); see
-    :func:`~tbps.converters.utils.cached_download`."""
-    return cached_download(url, sha256 or sha256_from_url(url), log)
-
-
-def resolve_source(src: str, sha256=None, log=print):
-    """``(local path, trusted)``: names and URLs are downloaded (and loaded
-    without full unpickling), local files are the user's own."""
-    if src in OPENAI_CLIP_URLS:
-        src = OPENAI_CLIP_URLS[src]
-    if is_url(src):
-        return download(src, sha256, log), False
-    path = osp.expanduser(src)
-    if not osp.isfile(path):
-        raise FileNotFoundError(
-            f'CLIP checkpoint {src!r} not found (a local file, an http(s) '
-            f'URL or one of {list(OPENAI_CLIP_URLS)}).')
-    return path, True
-
-
 def convert(src: str = DEFAULT_SRC, dst: str = DEFAULT_DST, img_size=None,
             config: str = None, sha256: str = None, proj_bias: bool = True,
             keep_dtype: bool = False, log=print) -> dict:
     """Convert ``src`` into ``dst``; returns the report (with ``config``,
     also ``comparison``). Raises before writing if the config model
     rejects the result (shape mismatches)."""
-    path, trusted = resolve_source(src, sha256, log)
+    path, trusted = resolve_source(src, sha256, log,
+                                   aliases=OPENAI_CLIP_URLS)
     model = None
     if config is not None:
         try:
