@@ -27,6 +27,14 @@ from tbps.apis import get_model, list_models
 list_models('albef*')
 model = get_model('albef_vit-b16_coco-retrieval', pretrained=True)
 ```
+
+`init_model(config, path_or_url)` loads any checkpoint (tbps, ALBEF, OpenAI
+CLIP or IRRA format) into a config's model. Downloaded files are read with
+`weights_only=True` (no pickled code runs). To add trained weights, run
+`python tools/misc/publish_model.py IN OUT` (drops the training state,
+appends the sha256 prefix to the name, prints the metafile entry), upload
+the file, paste the entry into `configs/<method>/metafile.yml` with the
+results you measured and where, and regenerate this page.
 """
 
 
