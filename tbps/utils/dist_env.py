@@ -27,6 +27,11 @@ def prepare_distributed(cfg, launcher: str) -> None:
     wrapper = cfg.get('model_wrapper_cfg') or dict(
         type='MMDistributedDataParallel')
     wrapper.update(device_ids=None, broadcast_buffers=False)
+    # mmengine applies the config's top-level find_unused_parameters only
+    # when it builds the wrapper itself; a model whose heads are off in a
+    # training stage (LAIP stage 1) needs it here too.
+    wrapper.setdefault('find_unused_parameters',
+                       bool(cfg.get('find_unused_parameters', False)))
     cfg.model_wrapper_cfg = wrapper
 
 

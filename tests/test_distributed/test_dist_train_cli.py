@@ -53,3 +53,31 @@ def test_torchrun_two_processes_train_val_test(tiny_synth_root, tmp_path,
     assert set(single) == {'R1', 'R5', 'R10', 'mAP', 'mINP'}
     for k, v in single.items():
         assert dist_val[k] == pytest.approx(v, abs=1e-4), k
+
+
+def test_torchrun_two_processes_laip_both_stages(tiny_synth_root, tmp_path,
+                                                 run_group, free_port):
+    """LAIP on 2 CPU processes through both stages: stage 1 leaves the
+    MPM and local-alignment heads without gradient, so DDP must look for
+    unused parameters (the config's find_unused_parameters)."""
+    work = str(tmp_path / 'work')
+    opts = []
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        opts += [f'{loader}.dataset.data_root={tiny_synth_root}',
+                 f'{loader}.num_workers=0',
+                 f'{loader}.persistent_workers=False']
+    opts += ['train_dataloader.batch_size=8', 'train_cfg.max_epochs=2',
+             'train_cfg.val_interval=2', 'custom_hooks.0.stages.1.begin=1',
+             'model.image_encoder.arch.num_layers=1',
+             'model.text_encoder.num_layers=1', 'model.rerank.k=4']
+    log = run_group(['-m', 'torch.distributed.run', '--nproc_per_node', '2',
+                     '--master_addr', '127.0.0.1',
+                     '--master_port', str(free_port()),
+                     osp.join(REPO_ROOT, 'tools/train.py'),
+                     osp.join(REPO_ROOT, 'configs/laip/laip_synth.py'),
+                     '--launcher', 'pytorch', '--work-dir', work,
+                     '--cfg-options'] + opts, cwd=str(tmp_path))
+    assert 'Training stage 2/2 from epoch 1' in log
+    assert 'loss_local' in log and 'loss_mpm' in log
+    assert 'Epoch(val) [2]' in log
+    assert osp.exists(osp.join(work, 'epoch_2.pth'))
