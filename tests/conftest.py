@@ -208,3 +208,22 @@ def http_root(tmp_path, monkeypatch):
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def _load_tool(relpath):
+    """Import a script of the repository (tools/..., benchmarks/...) as a
+    module."""
+    import importlib.util
+    path = os.path.join(REPO_ROOT, relpath)
+    name = os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='session')
+def load_tool():
+    """``load_tool('tools/misc/publish_model.py')`` -> the script as a
+    module."""
+    return _load_tool

@@ -2,7 +2,6 @@
 tools/model_converters/irra2tbps.py) on a checkpoint in IRRA's format
 written without IRRA's code (tbps.testing.irra_checkpoint): the converted
 model gives IRRA's image and text features at 384x128 to < 1e-4."""
-import importlib.util
 import os.path as osp
 
 import pytest
@@ -19,15 +18,6 @@ from tbps.testing import (CLIP_TEXT, irra_checkpoint, open_clip_model,
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 IMG = (384, 128)
 NUM_CLASSES = 8
-
-
-def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'irra2tbps', osp.join(REPO_ROOT, 'tools', 'model_converters',
-                              'irra2tbps.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def irra_config():
@@ -109,14 +99,14 @@ def test_converted_model_gives_irra_features(irra):
     assert (text - expected_text).abs().max() < 1e-4
 
 
-def test_cli_and_init_model(irra, tmp_path):
+def test_cli_and_init_model(irra, tmp_path, load_tool):
     checkpoint, reference = irra
     src = tmp_path / 'best.pth'
     torch.save(checkpoint, str(src))
     dst = tmp_path / 'out' / 'irra_tbps.pth'
     config = tmp_path / 'irra_tiny.py'
     irra_config().dump(str(config))
-    tool = _tool()
+    tool = load_tool('tools/model_converters/irra2tbps.py')
     assert tool.main([str(src), str(dst), '--config', str(config)]) == 0
     saved = torch.load(str(dst), weights_only=True)
     assert saved['meta']['id_classes'] == NUM_CLASSES

@@ -1,28 +1,18 @@
 """The committed model-zoo page is what the metafiles generate."""
-import importlib.util
 import os.path as osp
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'gen_model_zoo', osp.join(REPO_ROOT, 'tools', 'misc',
-                                  'gen_model_zoo.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_committed_page_matches_the_index():
-    tool = _tool()
+def test_committed_page_matches_the_index(load_tool):
+    tool = load_tool('tools/misc/gen_model_zoo.py')
     page = open(osp.join(REPO_ROOT, 'docs', 'model_zoo.md')).read()
     assert page == tool.render(), \
         'docs/model_zoo.md is stale: run python tools/misc/gen_model_zoo.py'
 
 
-def test_page_lists_every_model_with_its_source(tmp_path):
-    tool = _tool()
+def test_page_lists_every_model_with_its_source(tmp_path, load_tool):
+    tool = load_tool('tools/misc/gen_model_zoo.py')
     from tbps.apis import list_models
     page = tool.render()
     for name in list_models():

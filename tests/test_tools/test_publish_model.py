@@ -1,7 +1,6 @@
 """tools/misc/publish_model.py: weights kept, training state dropped,
 sha256 prefix in the name, loadable with weights_only."""
 import hashlib
-import importlib.util
 import os.path as osp
 
 import numpy as np
@@ -11,16 +10,7 @@ from mmengine.logging import MessageHub
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'publish_model', osp.join(REPO_ROOT, 'tools', 'misc',
-                                  'publish_model.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_publish_strips_training_state(tmp_path, capsys):
+def test_publish_strips_training_state(tmp_path, capsys, load_tool):
     hub = MessageHub.get_instance('publish_test')
     hub.update_scalar('train/loss', 1.0)
     src = tmp_path / 'best_R1_epoch_3.pth'
@@ -32,7 +22,7 @@ def test_publish_strips_training_state(tmp_path, capsys):
                               'param_groups': []},
                 'message_hub': hub.state_dict(),
                 'param_schedulers': [{'last_epoch': 3}]}, str(src))
-    tool = _tool()
+    tool = load_tool('tools/misc/publish_model.py')
     assert tool.main([str(src), str(tmp_path / 'laip_synth.pth'),
                       '--config', 'configs/laip/laip_synth.py',
                       '--url-prefix', 'https://example.org/tbps',
