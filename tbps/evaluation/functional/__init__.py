@@ -1,9 +1,12 @@
-"""Functional evaluation helpers: rank metrics and ITM re-ranking."""
+"""Functional evaluation helpers: rank metrics, ITM re-ranking and
+bounded-memory top-k search."""
 from .rank_metrics import positive_ranks, rank_metrics
+from .search import FaissIndex, chunked_topk, topk_search
 from .rerank import (RERANK_DEFAULTS, check_rerank_cfg, combine_scores,
                      itm_logits_of_candidates, rerank_similarity,
                      topk_candidates)
 
 __all__ = ['rank_metrics', 'positive_ranks', 'RERANK_DEFAULTS',
            'check_rerank_cfg', 'combine_scores', 'itm_logits_of_candidates',
-           'rerank_similarity', 'topk_candidates']
+           'rerank_similarity', 'topk_candidates', 'chunked_topk',
+           'topk_search', 'FaissIndex']

@@ -1,0 +1,99 @@
+"""Exact top-k search of query features against a large gallery in
+bounded memory, and an optional faiss index."""
+from typing import Optional, Tuple
+
+import torch
+
+
+@torch.no_grad()
+def chunked_topk(queries: torch.Tensor, gallery: torch.Tensor, k: int,
+                 gallery_chunk: int = 65536, query_chunk: int = 1024
+                 ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` highest inner products of each query with the gallery.
+
+    Never builds the [Q, G] matrix: queries are processed ``query_chunk``
+    at a time against ``gallery_chunk`` gallery rows, keeping a running
+    top-k, so memory is O(query_chunk x (gallery_chunk + k)) on top of the
+    inputs. Exact: the scores equal a full sort's; among equal scores the
+    results are ordered by gallery index.
+
+    Args:
+        queries: [Q, D]; gallery: [G, D] (unit norm for cosine).
+        k (int): Results per query (at most G).
+
+    Returns:
+        tuple: scores [Q, k] (descending) and gallery indices [Q, k].
+    """
+    num_gallery = gallery.shape[0]
+    k = min(int(k), num_gallery)
+    if k < 1:
+        raise ValueError(f'k must be >= 1, got {k}')
+    scores_out, index_out = [], []
+    for a in range(0, queries.shape[0], query_chunk):
+        q = queries[a:a + query_chunk]
+        best_s = q.new_full((q.shape[0], 0), float('-inf'))
+        best_i = torch.empty((q.shape[0], 0), dtype=torch.long,
+                             device=q.device)
+        for start in range(0, num_gallery, gallery_chunk):
+            sims = q @ gallery[start:start + gallery_chunk].t()
+            kk = min(k, sims.shape[1])
+            s, i = sims.topk(kk, dim=1)
+            # earlier chunks (lower indices) first, then a stable sort on
+            # (score desc) keeps the lower index first among equal scores
+            cand_s = torch.cat([best_s, s], dim=1)
+            cand_i = torch.cat([best_i, i + start], dim=1)
+            order = torch.argsort(cand_i, dim=1, stable=True)
+            cand_s, cand_i = cand_s.gather(1, order), cand_i.gather(1, order)
+            top = torch.argsort(cand_s, dim=1, descending=True,
+                                stable=True)[:, :k]
+            best_s, best_i = cand_s.gather(1, top), cand_i.gather(1, top)
+        scores_out.append(best_s)
+        index_out.append(best_i)
+    return torch.cat(scores_out), torch.cat(index_out)
+
+
+class FaissIndex:
+    """A faiss index of gallery features for inner-product search:
+    ``'flat'`` is exact (``IndexFlatIP``); ``'ivf'`` (``IndexIVFFlat`` with
+    ``nlist`` cells, ``nprobe`` searched) is approximate: faster on very
+    large galleries, but a true top-k item can be missed."""
+
+    def __init__(self, gallery: torch.Tensor, kind: str = 'flat',
+                 nlist: int = 1024, nprobe: int = 16):
+        try:
+            import faiss
+        except ImportError as err:
+            raise ImportError('FaissIndex needs faiss: pip install '
+                              'faiss-cpu (or faiss-gpu).') from err
+        feats = gallery.detach().float().cpu().contiguous().numpy()
+        dim = feats.shape[1]
+        if kind == 'flat':
+            index = faiss.IndexFlatIP(dim)
+        elif kind == 'ivf':
+            quantizer = faiss.IndexFlatIP(dim)
+            index = faiss.IndexIVFFlat(quantizer, dim,
+                                       min(nlist, len(feats)),
+                                       faiss.METRIC_INNER_PRODUCT)
+            index.train(feats)
+            index.nprobe = nprobe
+            self._quantizer = quantizer  # keep it alive with the index
+        else:
+            raise ValueError(f"kind must be 'flat' or 'ivf', got {kind!r}")
+        index.add(feats)
+        self.index, self.kind = index, kind
+
+    def search(self, queries: torch.Tensor, k: int,
+               ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """scores [Q, k], indices [Q, k] (-1 where fewer than k found)."""
+        scores, index = self.index.search(
+            queries.detach().float().cpu().contiguous().numpy(), int(k))
+        return torch.from_numpy(scores), torch.from_numpy(index).long()
+
+
+def topk_search(queries: torch.Tensor, gallery: torch.Tensor, k: int,
+                index: Optional[FaissIndex] = None, **kwargs):
+    """:func:`chunked_topk`, or ``index.search`` when a faiss index is
+    given."""
+    if index is not None:
+        return index.search(queries, k)
+    return chunked_topk(queries, gallery, k, **kwargs)
