@@ -31,24 +31,26 @@ def chunked_topk(queries: torch.Tensor, gallery: torch.Tensor, k: int,
     scores_out, index_out = [], []
     for a in range(0, queries.shape[0], query_chunk):
         q = queries[a:a + query_chunk]
-        best_s = q.new_full((q.shape[0], 0), float('-inf'))
-        best_i = torch.empty((q.shape[0], 0), dtype=torch.long,
-                             device=q.device)
+        parts_s, parts_i = [], []
+        # one reused buffer: a fresh [q, chunk] tensor per chunk costs page
+        # faults comparable to the product itself
+        buffer = q.new_empty(q.shape[0], min(gallery_chunk, num_gallery))
         for start in range(0, num_gallery, gallery_chunk):
-            sims = q @ gallery[start:start + gallery_chunk].t()
-            kk = min(k, sims.shape[1])
-            s, i = sims.topk(kk, dim=1)
-            # earlier chunks (lower indices) first, then a stable sort on
-            # (score desc) keeps the lower index first among equal scores
-            cand_s = torch.cat([best_s, s], dim=1)
-            cand_i = torch.cat([best_i, i + start], dim=1)
-            order = torch.argsort(cand_i, dim=1, stable=True)
-            cand_s, cand_i = cand_s.gather(1, order), cand_i.gather(1, order)
-            top = torch.argsort(cand_s, dim=1, descending=True,
-                                stable=True)[:, :k]
-            best_s, best_i = cand_s.gather(1, top), cand_i.gather(1, top)
-        scores_out.append(best_s)
-        index_out.append(best_i)
+            block = gallery[start:start + gallery_chunk]
+            sims = torch.mm(q, block.t(), out=buffer[:, :block.shape[0]])
+            s, i = sims.topk(min(k, sims.shape[1]), dim=1)
+            parts_s.append(s)
+            parts_i.append(i + start)
+        # One merge of every chunk's top-k: candidates in gallery-index
+        # order, then a stable sort by score keeps the lower index first
+        # among equal scores.
+        cand_s, cand_i = torch.cat(parts_s, dim=1), torch.cat(parts_i, dim=1)
+        order = torch.argsort(cand_i, dim=1, stable=True)
+        cand_s, cand_i = cand_s.gather(1, order), cand_i.gather(1, order)
+        top = torch.argsort(cand_s, dim=1, descending=True,
+                            stable=True)[:, :k]
+        scores_out.append(cand_s.gather(1, top))
+        index_out.append(cand_i.gather(1, top))
     return torch.cat(scores_out), torch.cat(index_out)
 
 
