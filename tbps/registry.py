@@ -26,6 +26,8 @@ from mmengine.registry import VISUALIZERS as MMENGINE_VISUALIZERS
 from mmengine.registry import WEIGHT_INITIALIZERS as MMENGINE_WEIGHT_INITIALIZERS
 from mmengine.registry import Registry
 
+from tbps.utils.registry_errors import suggesting
+
 __all__ = [
     'RUNNERS', 'LOOPS', 'HOOKS', 'LOG_PROCESSORS', 'OPTIMIZERS',
     'OPTIM_WRAPPERS', 'OPTIM_WRAPPER_CONSTRUCTORS', 'PARAM_SCHEDULERS',
@@ -36,52 +38,70 @@ __all__ = [
 
 # Runtime
 RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS, scope='tbps',
-                   locations=['tbps.engine'])
+                   locations=['tbps.engine'],
+    build_func=suggesting(MMENGINE_RUNNERS.build_func))
 LOOPS = Registry('loop', parent=MMENGINE_LOOPS, scope='tbps',
-                 locations=['tbps.engine'])
+                 locations=['tbps.engine'],
+    build_func=suggesting(MMENGINE_LOOPS.build_func))
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope='tbps',
-                 locations=['tbps.engine'])
+                 locations=['tbps.engine'],
+    build_func=suggesting(MMENGINE_HOOKS.build_func))
 LOG_PROCESSORS = Registry('log processor', parent=MMENGINE_LOG_PROCESSORS,
-                          scope='tbps', locations=['tbps.engine'])
+                          scope='tbps', locations=['tbps.engine'],
+    build_func=suggesting(MMENGINE_LOG_PROCESSORS.build_func))
 OPTIMIZERS = Registry('optimizer', parent=MMENGINE_OPTIMIZERS, scope='tbps',
-                      locations=['tbps.engine'])
+                      locations=['tbps.engine'],
+    build_func=suggesting(MMENGINE_OPTIMIZERS.build_func))
 OPTIM_WRAPPERS = Registry('optim_wrapper', parent=MMENGINE_OPTIM_WRAPPERS,
-                          scope='tbps', locations=['tbps.engine'])
+                          scope='tbps', locations=['tbps.engine'],
+    build_func=suggesting(MMENGINE_OPTIM_WRAPPERS.build_func))
 OPTIM_WRAPPER_CONSTRUCTORS = Registry(
     'optimizer wrapper constructor',
     parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS, scope='tbps',
-    locations=['tbps.engine'])
+    locations=['tbps.engine'],
+    build_func=suggesting(MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS.build_func))
 PARAM_SCHEDULERS = Registry('parameter scheduler',
                             parent=MMENGINE_PARAM_SCHEDULERS, scope='tbps',
-                            locations=['tbps.engine'])
+                            locations=['tbps.engine'],
+    build_func=suggesting(MMENGINE_PARAM_SCHEDULERS.build_func))
 
 # Data
 DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, scope='tbps',
-                    locations=['tbps.datasets'])
+                    locations=['tbps.datasets'],
+    build_func=suggesting(MMENGINE_DATASETS.build_func))
 DATA_SAMPLERS = Registry('data sampler', parent=MMENGINE_DATA_SAMPLERS,
-                         scope='tbps', locations=['tbps.datasets.samplers'])
+                         scope='tbps', locations=['tbps.datasets.samplers'],
+    build_func=suggesting(MMENGINE_DATA_SAMPLERS.build_func))
 TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, scope='tbps',
-                      locations=['tbps.datasets.transforms'])
+                      locations=['tbps.datasets.transforms'],
+    build_func=suggesting(MMENGINE_TRANSFORMS.build_func))
 TOKENIZERS = Registry('tokenizer', scope='tbps',
                       locations=['tbps.datasets.tokenizers'])
 
 # Models: encoders, necks, heads, losses, maskers and retrievers.
 MODELS = Registry('model', parent=MMENGINE_MODELS, scope='tbps',
-                  locations=['tbps.models'])
+                  locations=['tbps.models'],
+    build_func=suggesting(MMENGINE_MODELS.build_func))
 MODEL_WRAPPERS = Registry('model_wrapper', parent=MMENGINE_MODEL_WRAPPERS,
-                          scope='tbps', locations=['tbps.models'])
+                          scope='tbps', locations=['tbps.models'],
+    build_func=suggesting(MMENGINE_MODEL_WRAPPERS.build_func))
 WEIGHT_INITIALIZERS = Registry('weight initializer',
                                parent=MMENGINE_WEIGHT_INITIALIZERS,
-                               scope='tbps', locations=['tbps.models'])
+                               scope='tbps', locations=['tbps.models'],
+    build_func=suggesting(MMENGINE_WEIGHT_INITIALIZERS.build_func))
 
 # Evaluation
 METRICS = Registry('metric', parent=MMENGINE_METRICS, scope='tbps',
-                   locations=['tbps.evaluation'])
+                   locations=['tbps.evaluation'],
+    build_func=suggesting(MMENGINE_METRICS.build_func))
 EVALUATOR = Registry('evaluator', parent=MMENGINE_EVALUATOR, scope='tbps',
-                     locations=['tbps.evaluation'])
+                     locations=['tbps.evaluation'],
+    build_func=suggesting(MMENGINE_EVALUATOR.build_func))
 
 # Visualisation
 VISUALIZERS = Registry('visualizer', parent=MMENGINE_VISUALIZERS,
-                       scope='tbps', locations=['tbps.visualization'])
+                       scope='tbps', locations=['tbps.visualization'],
+    build_func=suggesting(MMENGINE_VISUALIZERS.build_func))
 VISBACKENDS = Registry('vis_backend', parent=MMENGINE_VISBACKENDS,
-                       scope='tbps', locations=['tbps.visualization'])
+                       scope='tbps', locations=['tbps.visualization'],
+    build_func=suggesting(MMENGINE_VISBACKENDS.build_func))
