@@ -8,6 +8,8 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=1,
                     save_best='R1', rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # a NaN/inf loss stops the run, naming the term and the last checkpoint
+    finite_loss=dict(type='FiniteLossHook'),
 )
 
 env_cfg = dict(

@@ -50,3 +50,29 @@ def sha256_of(path: str) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b''):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def register_atomic_local_backend() -> None:
+    """Make mmengine write local files atomically (checkpoints, the
+    ``last_checkpoint`` pointer, logs' JSON dumps): its ``LocalBackend``
+    ``put`` / ``put_text`` go through :func:`atomic_open`, so a kill during
+    a save never leaves a truncated file that ``--resume`` would pick."""
+    from mmengine.fileio import io as mm_io
+    from mmengine.fileio.backends import LocalBackend, register_backend
+
+    class AtomicLocalBackend(LocalBackend):
+        """mmengine's local backend with atomic writes."""
+
+        def put(self, obj: bytes, filepath) -> None:
+            with atomic_open(str(filepath), 'wb') as f:
+                f.write(obj)
+
+        def put_text(self, obj: str, filepath, encoding: str = 'utf-8'):
+            with atomic_open(str(filepath), 'w', encoding=encoding) as f:
+                f.write(obj)
+
+    register_backend('local', AtomicLocalBackend, force=True, prefixes='')
+    # instances made before (cached per prefix) are replaced too
+    for key, backend in list(mm_io.backend_instances.items()):
+        if type(backend) is LocalBackend:
+            mm_io.backend_instances[key] = AtomicLocalBackend()
