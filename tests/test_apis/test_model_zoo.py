@@ -184,3 +184,18 @@ def test_every_zoo_config_builds(name, monkeypatch):
     model = get_model(name, cfg_options=options)
     assert not model.training
     assert hasattr(model, 'encode_text') and hasattr(model, 'encode_image')
+
+
+def test_loading_a_foreign_checkpoint_as_is_says_how_to_convert(tmp_path):
+    """mmengine's load_from / load_checkpoint of an OpenAI CLIP file into a
+    tbps model: a clear error naming the converter, not 100% missing keys."""
+    from mmengine.registry import init_default_scope
+    from mmengine.runner.checkpoint import load_checkpoint
+
+    from tbps.registry import MODELS
+    init_default_scope('tbps')
+    model = MODELS.build(tiny_clip_config().model)
+    path = tmp_path / 'ViT-B-16.pt'
+    torch.save(open_clip_model().state_dict(), str(path))
+    with pytest.raises(RuntimeError, match='clip2tbps.py SRC DST'):
+        load_checkpoint(model, str(path), map_location='cpu')

@@ -11,6 +11,22 @@ from tbps.registry import MODELS
 from tbps.structures import TBPSDataSample, stack_pids
 
 
+def _refuse_foreign_format(state_dict, prefix, *args) -> None:
+    """A checkpoint in another codebase's layout (ALBEF, OpenAI CLIP, IRRA)
+    loaded as is would leave every weight missing: say how to convert it."""
+    if prefix:
+        return
+    from tbps.converters.auto import CONVERTERS, detect_format
+    fmt = detect_format(state_dict)
+    if fmt != 'tbps':
+        raise RuntimeError(
+            f'The checkpoint is in {fmt} format, not tbps\'s: none of its '
+            f'keys fit the model. Convert it once with python '
+            f'{CONVERTERS[fmt]} SRC DST and load DST, or load it with '
+            'tbps.apis.init_model(config, checkpoint), which converts it on '
+            'the fly.')
+
+
 class BaseRetriever(BaseModel):
     """Base text-to-image retriever.
 
@@ -19,6 +35,10 @@ class BaseRetriever(BaseModel):
     implement :meth:`extract_image_feat`, :meth:`extract_text_feat` and
     :meth:`loss`.
     """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._register_load_state_dict_pre_hook(_refuse_foreign_format)
 
     def forward(self, inputs: dict,
                 data_samples: Optional[List[TBPSDataSample]] = None,
