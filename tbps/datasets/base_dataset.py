@@ -20,6 +20,17 @@ from mmengine.logging import print_log
 SPLITS = ('train', 'val', 'test')
 
 
+def _decodes(path: str) -> bool:
+    """Whether ``path`` is an image PIL can decode."""
+    from PIL import Image
+    try:
+        with Image.open(path) as img:
+            img.load()
+        return True
+    except Exception:
+        return False
+
+
 class AnnotationError(ValueError):
     """A malformed annotation file; the message names file and record."""
 
@@ -39,6 +50,10 @@ class TextImageDataset(BaseDataset):
             records of evaluation splits. Defaults to packing only.
         empty_caption (str): ``'skip'`` drops empty captions and warns once
             with their count; ``'error'`` raises naming the record.
+        bad_image (str): An image that is missing or cannot be decoded:
+            ``'error'`` (default) stops naming the file and the record;
+            ``'skip'`` (training only) warns with a running count and
+            trains on another record instead (mmengine re-fetches).
         indices (int | Sequence[int], optional): Keep a subset of records
             (mmengine semantics), useful for quick experiments.
         phrase_cfg (dict, optional): Attach noun phrases (LAIP's MPM), e.g.
@@ -60,6 +75,7 @@ class TextImageDataset(BaseDataset):
                  query_pipeline: Sequence = (dict(type='PackTBPSInputs'), ),
                  empty_caption: str = 'skip',
                  phrase_cfg: Optional[dict] = None,
+                 bad_image: str = 'error',
                  **kwargs):
         if split not in SPLITS:
             raise ValueError(
@@ -68,8 +84,17 @@ class TextImageDataset(BaseDataset):
         if empty_caption not in ('skip', 'error'):
             raise ValueError("empty_caption must be 'skip' or 'error', got "
                              f'{empty_caption!r}.')
+        if bad_image not in ('error', 'skip'):
+            raise ValueError("bad_image must be 'error' or 'skip', got "
+                             f'{bad_image!r}.')
+        if bad_image == 'skip' and split != 'train':
+            raise ValueError("bad_image='skip' is for training splits: an "
+                             'evaluation split must keep every gallery '
+                             f'image ({type(self).__name__} split {split!r}).')
         self.split = split
         self.empty_caption = empty_caption
+        self.bad_image = bad_image
+        self.num_bad_images = 0
         self.phrase_cfg = phrase_cfg
         self._pids = None  # filled when the records are serialised
         if isinstance(data_prefix, str):
@@ -195,6 +220,8 @@ class TextImageDataset(BaseDataset):
             pid=int(pid),
             raw_pid=int(entry['pid'] if raw_pid is None else raw_pid),
             modality=modality)
+        if entry.get('index') is not None:  # for error messages
+            record['ann_index'] = int(entry['index'])
         if modality == 'text':
             # Query records carry no image; keep the path for display only.
             record['gallery_img_path'] = record.pop('img_path')
@@ -204,11 +231,33 @@ class TextImageDataset(BaseDataset):
             record['attributes'] = entry['attributes']
         return record
 
-    def prepare_data(self, idx) -> dict:
+    def prepare_data(self, idx) -> Optional[dict]:
         info = self.get_data_info(idx)
         if info['modality'] == 'text':
             return self.query_pipeline(info)
-        return self.pipeline(info)
+        try:
+            return self.pipeline(info)
+        except Exception as err:
+            path = info.get('img_path', '?')
+            if not osp.isfile(path):
+                problem = 'the file does not exist'
+            elif not _decodes(path):
+                problem = 'the file is not a readable image'
+            else:
+                raise  # the image is fine: an error of the pipeline itself
+            record = info.get('ann_index', f'#{idx} of the split')
+            where = (f'{self.ann_file}, record {record} (pid '
+                     f'{info.get("raw_pid", info.get("pid"))}): image '
+                     f'{path}: {problem}')
+            if self.bad_image == 'skip':
+                self.num_bad_images += 1
+                print_log(f'Skipping a bad image ({self.num_bad_images} so '
+                          f'far in this worker): {where}', logger='current',
+                          level=logging.WARNING)
+                return None  # mmengine trains on another record instead
+            raise AnnotationError(
+                f"{where}. Fix or remove it, or set bad_image='skip' on the "
+                'training dataset to skip such images.') from err
 
     def _serialize_data(self):
         # Last moment the plain records exist: keep their pids for samplers.
