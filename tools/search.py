@@ -15,13 +15,11 @@ import argparse
 import json
 import os.path as osp
 import sys
-import textwrap
 
 from mmengine.config import DictAction
 
 from tbps.apis import TextPersonSearcher, init_model
 
-TILE = (96, 192)  # (W, H) of a photo in the grid
 
 
 def parse_args(argv=None):
@@ -76,36 +74,13 @@ def split_gallery(cfg, split: str):
 
 
 def draw_grid(results, query: str, out: str, true_paths=None) -> None:
-    """A PNG of the ranked photos with rank and score; the query as the
-    title; true matches outlined in green (others in red) when known."""
-    from PIL import Image, ImageDraw, ImageFont
-    font = ImageFont.load_default()
-    cols = min(len(results), 10) or 1
-    rows = (len(results) + cols - 1) // cols
-    title = textwrap.wrap(query, width=max(20, cols * 15))[:3]
-    pad, caption_h, title_h = 6, 14, 14 * len(title) + 8
-    width = cols * (TILE[0] + pad) + pad
-    height = title_h + rows * (TILE[1] + caption_h + pad) + pad
-    canvas = Image.new('RGB', (width, height), 'white')
-    draw = ImageDraw.Draw(canvas)
-    for i, line in enumerate(title):
-        draw.text((pad, 4 + 14 * i), line, fill='black', font=font)
-    for rank, (path, score) in enumerate(results):
-        r, c = divmod(rank, cols)
-        x = pad + c * (TILE[0] + pad)
-        y = title_h + r * (TILE[1] + caption_h + pad)
-        try:
-            photo = Image.open(path).convert('RGB').resize(TILE)
-        except OSError:
-            photo = Image.new('RGB', TILE, 'gray')
-        canvas.paste(photo, (x, y))
-        if true_paths is not None:
-            color = (0, 170, 0) if path in true_paths else (200, 0, 0)
-            draw.rectangle([x - 2, y - 2, x + TILE[0] + 1, y + TILE[1] + 1],
-                           outline=color, width=3)
-        draw.text((x, y + TILE[1] + 2), f'{rank + 1}: {score:.3f}',
-                  fill='black', font=font)
-    canvas.save(out)
+    """Save :meth:`TBPSVisualizer.draw_retrieval`'s grid as a PNG."""
+    from PIL import Image
+
+    from tbps.visualization import TBPSVisualizer
+    grid = TBPSVisualizer.get_instance('tbps_search').draw_retrieval(
+        results, query, true_paths)
+    Image.fromarray(grid).save(out)
 
 
 def main(argv=None) -> int:

@@ -4,6 +4,8 @@ import json
 
 from PIL import Image
 
+from tbps.visualization import TBPSVisualizer
+
 TINY = ['model.image_encoder.layers=1', 'model.text_encoder.layers=1']
 
 
@@ -24,13 +26,13 @@ def test_split_query_with_true_matches(tiny_synth_root, tmp_path,
     printed = capsys.readouterr().out
     assert f"query: {result['query']}" in printed
     grid = Image.open(out).convert('RGB')
-    assert grid.width > 5 * tool.TILE[0]
+    assert grid.width > 5 * TBPSVisualizer.tile[0]
     # every tile is outlined green (match) or red (not)
     pad = 6
-    title_h = grid.height - (tool.TILE[1] + 14 + pad) - pad
+    title_h = grid.height - (TBPSVisualizer.tile[1] + 14 + pad) - pad
     for rank, r in enumerate(result['results']):
-        x = pad + rank * (tool.TILE[0] + pad) - 2
-        pixel = grid.getpixel((x, title_h + tool.TILE[1] // 2))
+        x = pad + rank * (TBPSVisualizer.tile[0] + pad) - 2
+        pixel = grid.getpixel((x, title_h + TBPSVisualizer.tile[1] // 2))
         expected = (0, 170, 0) if r['path'] in result['true_matches'] \
             else (200, 0, 0)
         assert pixel == expected, (rank, pixel)

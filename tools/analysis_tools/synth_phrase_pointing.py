@@ -21,7 +21,7 @@ colour is the phrase's (within ``--max-dist`` in RGB):
         configs/laip/laip_synth.py work_dirs/laip_synth/best_R1_epoch_18.pth
 """
 import argparse
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -31,11 +31,10 @@ from PIL import Image
 
 from tbps.datasets.phrases import PhraseParser
 from tbps.datasets.synth.attributes import COLORS
-from tbps.models.heads.bidir_attention import (BidirAttentionPooling,
-                                               backward_attention)
 from tbps.models.maskers import PhraseMasker
 from tbps.registry import DATASETS, MODELS
 from tbps.utils import register_all_modules
+from tbps.visualization.attention import patch_weights
 
 #: Caption spellings of garment colours.
 COLOR_WORDS = dict({name: name for name in COLORS}, grey='gray')
@@ -77,24 +76,6 @@ def color_phrases(phrases: List[str], colors: Sequence[str] = SATURATED
             if color in colors:
                 out.append((phrase, hits[0], color))
     return out
-
-
-def patch_weights(model, image: torch.Tensor, ids, mask, labels,
-                  layer: int) -> Dict[str, torch.Tensor]:
-    """Forward / backward / bidirectional weights [N] of one masked phrase
-    over one normalised image [1, 3, H, W]; forward only for a model
-    without a masked-token head (ALBEF)."""
-    _, image_tokens = model.image_encoder(image)
-    _, tokens = model.text_encoder(ids, mask)
-    fused, attn = model.fusion_encoder(tokens, mask, image_tokens,
-                                       attention_layer=layer)
-    head = model.heads['mlm'] if 'mlm' in model.heads else None
-    if head is None:
-        return dict(forward=BidirAttentionPooling('forward').weights(attn)[0])
-    logits = head(fused)
-    grad = backward_attention(logits, labels, attn)
-    return {mode: BidirAttentionPooling(mode=mode).weights(attn, grad)[0]
-            for mode in MODES}
 
 
 def evaluate(model, dataset, parser, layer: int, grid: Tuple[int, int],

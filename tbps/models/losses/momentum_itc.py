@@ -87,7 +87,7 @@ class MomentumITCLoss(nn.Module):
             raise ValueError(
                 f'queue_size {self.queue_size} must be divisible by the '
                 f'global batch size {batch} (per-GPU batch x GPUs); change '
-                'model.losses.itc.queue_size or the batch size.')
+                'model.heads.itc.queue_size or the batch size.')
         ptr = int(self.queue_ptr)
         self.image_queue[:, ptr:ptr + batch] = images.t()
         self.text_queue[:, ptr:ptr + batch] = texts.t()
