@@ -18,8 +18,10 @@ env_cfg = dict(
     dist_cfg=dict(backend='nccl'),
 )
 
+# Training curves and pictures: local files by default; add
+# dict(type='TensorboardVisBackend') for TensorBoard (docs/visualization.md).
 vis_backends = [dict(type='LocalVisBackend')]
-visualizer = dict(type='Visualizer', vis_backends=vis_backends)
+visualizer = dict(type='TBPSVisualizer', vis_backends=vis_backends)
 
 log_processor = dict(by_epoch=True, window_size=50)
 log_level = 'INFO'
