@@ -24,7 +24,8 @@ class FiniteLossHook(Hook):
         for key, value in outputs.items():
             if 'loss' not in key:
                 continue
-            value = float(value)
+            value = float(value.detach() if hasattr(value, 'detach')
+                          else value)
             if not math.isfinite(value):
                 bad[key] = value
         if not bad:
