@@ -36,7 +36,20 @@ def prepare_distributed(cfg, launcher: str) -> None:
 
 
 def finish_distributed() -> None:
-    """Barrier then tear down, so no rank exits while others still talk."""
+    """Barrier then tear down, so no rank exits while others still talk.
+
+    After a successful gloo (CPU) run, the process then exits at once
+    (status 0): the interpreter's normal shutdown sometimes aborts there
+    ("terminate called without an active exception", from a thread of the
+    torn-down group), turning a finished run into a failed one."""
     if dist.is_available() and dist.is_initialized():
+        backend = dist.get_backend()
         dist.barrier()
         dist.destroy_process_group()
+        if backend == 'gloo':
+            import logging
+            import sys
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
