@@ -102,3 +102,23 @@ def test_eval_time_dual_encoder_has_no_rerank_run(tiny_synth_root,
                       'model.text_encoder.layers=1'])
     assert 'as configured' in log
     assert 'cosine only' not in log and 're-ranked /' not in log
+
+
+@pytest.mark.slow
+def test_quickstart_reports_every_phase(tiny_synth_root, load_tool):
+    bench = load_tool('benchmarks/quickstart.py')
+    opts = ['train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
+            'train_dataloader.batch_size=8', 'model.rerank.k=4',
+            'model.image_encoder.arch.num_layers=1',
+            'model.text_encoder.num_layers=1']
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        opts += [f'{loader}.num_workers=0',
+                 f'{loader}.persistent_workers=False']
+    phases, metrics = bench.main(['configs/laip/laip_synth.py',
+                                  '--data-root', tiny_synth_root,
+                                  '--cfg-options'] + opts)
+    assert set(phases) == {'data generation', 'phrase parsing', 'training',
+                           'validation', 'other (setup, checkpoints)',
+                           'test'}
+    assert phases['training'] > 0 and phases['validation'] > 0
+    assert 0 <= metrics['R1'] <= 100
