@@ -10,6 +10,8 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
     # a NaN/inf loss stops the run, naming the term and the last checkpoint
     finite_loss=dict(type='FiniteLossHook'),
+    # checkpoints carry the RNG states: --resume continues the same stream
+    rng_state=dict(type='RNGStateHook'),
 )
 
 env_cfg = dict(

@@ -1,0 +1,56 @@
+"""Save and restore the random number generators with checkpoints, so a
+resumed run continues the same random stream (dropout, masking, hard
+negatives, augmentation in the main process)."""
+import random
+
+import numpy as np
+import torch
+from mmengine.dist import all_gather_object, get_rank
+from mmengine.hooks import Hook
+
+from tbps.registry import HOOKS
+
+
+def rng_state() -> dict:
+    state = dict(python=random.getstate(), numpy=np.random.get_state(),
+                 torch=torch.get_rng_state())
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state['cuda'] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state['python'])
+    np.random.set_state(state['numpy'])
+    torch.set_rng_state(state['torch'])
+    if 'cuda' in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state['cuda'])
+
+
+@HOOKS.register_module()
+class RNGStateHook(Hook):
+    """Store every rank's RNG states (python, numpy, torch, CUDA) in each
+    checkpoint and restore this rank's when a run resumes from it. mmengine
+    restores the weights, optimizer, schedulers, epoch and sampler seed,
+    but not the generators: without them a resumed run draws other
+    dropout masks, masked words and hard negatives than the uninterrupted
+    one. (DataLoader workers seed themselves from the config seed each time
+    they start; with ``num_workers > 0`` their augmentation stream is
+    therefore not continued.)"""
+
+    priority = 'VERY_LOW'
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        checkpoint['rng_state'] = all_gather_object(rng_state())
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        states = checkpoint.get('rng_state')
+        if not states or not getattr(runner, '_resume', False):
+            return  # load_from (weights only) keeps the run's own stream
+        rank = get_rank()
+        if rank >= len(states):
+            runner.logger.warning(
+                f'The checkpoint holds RNG states of {len(states)} ranks; '
+                f'rank {rank} keeps its own.')
+            return
+        set_rng_state(states[rank])

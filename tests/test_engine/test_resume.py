@@ -1,0 +1,69 @@
+"""--resume after SIGKILL continues to the same weights as an uninterrupted
+run: momentum encoders, queues and pointers, the LAIP stage, the sampler
+and the RNG states (RNGStateHook) included."""
+import os
+import os.path as osp
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+pytestmark = pytest.mark.slow  # three real tools/train.py runs
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def options(root):
+    opts = []
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        opts += [f'{loader}.dataset.data_root={root}',
+                 f'{loader}.num_workers=0',
+                 f'{loader}.persistent_workers=False']
+    return opts + ['train_dataloader.batch_size=8', 'train_cfg.max_epochs=3',
+                   'train_cfg.val_interval=10',
+                   'custom_hooks.0.stages.1.begin=2',
+                   'model.image_encoder.arch.num_layers=1',
+                   'model.text_encoder.num_layers=1']
+
+
+def command(root, work, *extra):
+    return [sys.executable, osp.join(REPO_ROOT, 'tools/train.py'),
+            osp.join(REPO_ROOT, 'configs/laip/laip_synth.py'),
+            '--work-dir', work, *extra, '--cfg-options'] + options(root)
+
+
+def test_resume_after_kill_matches_uninterrupted(tiny_synth_root, tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
+    whole, killed = str(tmp_path / 'whole'), str(tmp_path / 'killed')
+    subprocess.run(command(tiny_synth_root, whole), env=env, check=True,
+                   capture_output=True, timeout=900)
+    proc = subprocess.Popen(command(tiny_synth_root, killed), env=env,
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 600
+    pointer = osp.join(killed, 'last_checkpoint')
+    while time.time() < deadline and proc.poll() is None:
+        if osp.isfile(pointer) and 'epoch_1' in open(pointer).read():
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)  # somewhere in epoch 2
+    proc.wait()
+    assert osp.isfile(osp.join(killed, 'epoch_1.pth'))
+    subprocess.run(command(tiny_synth_root, killed, '--resume'), env=env,
+                   check=True, capture_output=True, timeout=900)
+    a = torch.load(osp.join(whole, 'epoch_3.pth'), weights_only=True)
+    b = torch.load(osp.join(killed, 'epoch_3.pth'), weights_only=True)
+    sa, sb = a['state_dict'], b['state_dict']
+    assert set(sa) == set(sb)
+    for key in sa:
+        if sa[key].is_floating_point():
+            assert torch.allclose(sa[key], sb[key], atol=1e-5), key
+        else:
+            assert torch.equal(sa[key], sb[key]), key
+    # the queues and their pointer, the momentum copies, the LAIP stage
+    assert 'heads.itc.loss_module.queue_ptr' in sa
+    assert any(k.startswith('momentum.module.') for k in sa)
+    assert len(b['rng_state']) == 1
