@@ -67,3 +67,20 @@ def test_resume_after_kill_matches_uninterrupted(tiny_synth_root, tmp_path):
     assert 'heads.itc.loss_module.queue_ptr' in sa
     assert any(k.startswith('momentum.module.') for k in sa)
     assert len(b['rng_state']) == 1
+
+
+def test_same_seed_one_thread_is_bitwise_reproducible(tiny_synth_root,
+                                                      tmp_path):
+    """Same seed, same machine, one CPU thread: identical weights. (With
+    two threads the kernels' reduction order varies: 1e-4 apart after two
+    tiny epochs, measured 2026-12-01.)"""
+    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
+    weights = []
+    for run in ('a', 'b'):
+        work = str(tmp_path / run)
+        subprocess.run(command(tiny_synth_root, work), env=env, check=True,
+                       capture_output=True, timeout=900)
+        weights.append(torch.load(osp.join(work, 'epoch_3.pth'),
+                                  weights_only=True)['state_dict'])
+    for key in weights[0]:
+        assert torch.equal(weights[0][key], weights[1][key]), key
