@@ -118,9 +118,15 @@ def _check_gather(rank, d):
     _gather_loss(x, gathered, d['A'][rank], d['v'][rank]).backward()
     no_grad = all_gather_no_grad(x)
     pids = all_gather_no_grad(d['pids'][sl])
+    # ranks with different row counts (LAIP's phrase rows): rank r sends
+    # r + 1 rows; gradients reach every rank's own rows
+    part = d['x'][:rank + 1].clone().requires_grad_(True)
+    uneven = all_gather_with_grad(part)
+    (uneven * (rank + 1)).sum().backward()
     return dict(gathered=gathered.detach(), grad=x.grad,
                 no_grad=no_grad, no_grad_requires_grad=no_grad.requires_grad,
-                pids=pids)
+                pids=pids, uneven=uneven.detach(), uneven_grad=part.grad,
+                uneven_no_grad=all_gather_no_grad(d['pids'][:rank + 1]))
 
 
 def _check_infonce(rank, d):
@@ -240,6 +246,15 @@ def test_all_gather_values_in_rank_order(dist_results):
         torch.testing.assert_close(r['no_grad'], d['x'], rtol=0, atol=0)
         assert not r['no_grad_requires_grad']
         assert torch.equal(r['pids'], d['pids'])
+        rows = torch.cat([d['x'][:n + 1] for n in range(WORLD)])
+        assert torch.equal(r['uneven'], rows)
+        assert torch.equal(r['uneven_no_grad'], torch.cat(
+            [d['pids'][:n + 1] for n in range(WORLD)]))
+    # each rank's rows get the sum over ranks of the loss weights (r + 1)
+    total = sum(r + 1 for r in range(WORLD))
+    for res in dist_results:
+        grad = res['gather']['uneven_grad']
+        assert torch.allclose(grad, torch.full_like(grad, float(total)))
 
 
 def test_all_gather_with_grad_sums_gradients_of_all_ranks(dist_results):

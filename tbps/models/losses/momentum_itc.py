@@ -83,13 +83,19 @@ class MomentumITCLoss(nn.Module):
         texts = all_gather_no_grad(text_feat_m)
         pids = all_gather_no_grad(pids)
         batch = images.shape[0]
-        if self.queue_size % batch != 0:
+        ptr = int(self.queue_ptr)
+        first = ptr == 0 and bool((self.pid_queue == -1).all())
+        if batch > self.queue_size or (first and
+                                       self.queue_size % batch != 0):
             raise ValueError(
                 f'queue_size {self.queue_size} must be divisible by the '
                 f'global batch size {batch} (per-GPU batch x GPUs); change '
                 'model.heads.itc.queue_size or the batch size.')
-        ptr = int(self.queue_ptr)
-        self.image_queue[:, ptr:ptr + batch] = images.t()
-        self.text_queue[:, ptr:ptr + batch] = texts.t()
-        self.pid_queue[ptr:ptr + batch] = pids
+        # Writes wrap around the end, so a short last batch of an epoch
+        # (no drop_last) is queued too.
+        slots = (ptr + torch.arange(batch, device=images.device)) \
+            % self.queue_size
+        self.image_queue[:, slots] = images.t()
+        self.text_queue[:, slots] = texts.t()
+        self.pid_queue[slots] = pids
         self.queue_ptr[0] = (ptr + batch) % self.queue_size

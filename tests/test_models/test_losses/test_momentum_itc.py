@@ -230,3 +230,18 @@ def test_queue_size_must_divide_by_the_batch():
         loss.enqueue(unit(3, 3, seed=0), unit(3, 3, seed=1),
                      torch.tensor([0, 1, 2]))
     assert int(loss.queue_ptr) == 0 and (loss.pid_queue == -1).all()
+
+
+def test_short_last_batch_wraps_around_the_queue():
+    """An epoch's short last batch (no drop_last) is queued too, the
+    writes wrapping past the end of the queue."""
+    loss = MomentumITCLoss(embed_dim=4, queue_size=8)
+    feats = torch.nn.functional.normalize(torch.randn(4, 4), dim=1)
+    for batch, pid in ((4, 1), (2, 2), (4, 3)):
+        loss.enqueue(feats[:batch], feats[:batch],
+                     torch.full((batch, ), pid))
+    assert int(loss.queue_ptr) == 2
+    assert loss.pid_queue.tolist() == [3, 3, 1, 1, 2, 2, 3, 3]
+    with pytest.raises(ValueError, match='divisible'):
+        MomentumITCLoss(embed_dim=4, queue_size=8).enqueue(
+            feats[:3], feats[:3], torch.zeros(3, dtype=torch.long))
