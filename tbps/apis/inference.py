@@ -9,14 +9,18 @@ from mmengine.logging import print_log
 def _read_checkpoint(checkpoint: str, sha256: Optional[str]):
     """Load a local path or a (cached, hash-checked) URL with
     ``weights_only=True``: tbps training checkpoints load that way too."""
-    from tbps.utils.download import download, is_url, load_untrusted
+    from tbps.utils.download import (download, is_url, load_untrusted,
+                                     sha256_from_url)
+    verified = True  # local files: the user's own choice
     if is_url(checkpoint):
         path = download(checkpoint, sha256=sha256)
+        # TorchScript runs code: only from a hash-checked download
+        verified = bool(sha256 or sha256_from_url(checkpoint))
     else:
         path = osp.expanduser(checkpoint)
         if not osp.isfile(path):
             raise FileNotFoundError(f'Checkpoint {checkpoint!r} not found.')
-    return load_untrusted(path), path
+    return load_untrusted(path, allow_torchscript=verified), path
 
 
 def init_model(config: Union[str, Config], checkpoint: Optional[str] = None,

@@ -12,7 +12,8 @@ import torch
 
 from tbps.utils.download import is_url
 
-__all__ = ['is_url', 'resolve_source', 'build_config_model',
+__all__ = ['is_url', 'resolve_source', 'load_source_checkpoint',
+           'build_config_model',
            'unwrap_checkpoint', 'compare_with_model', 'summarize_keys',
            'format_key_report']
 
@@ -39,6 +40,20 @@ def resolve_source(src: str, sha256: Optional[str] = None, log=print,
             f'{src!r} is not a local file, an http(s) URL or a model-zoo '
             f'name (tbps.apis.list_models()){names}.')
     return path, True
+
+
+def load_source_checkpoint(path: str, trust: bool = False):
+    """Read a converter's source: ``weights_only=True`` (tensors and plain
+    containers, no code); a full unpickle only with ``trust`` (the
+    converters' ``--trust``), for files the user vouches for."""
+    from tbps.utils.download import load_untrusted
+    if trust:
+        return torch.load(path, map_location='cpu', weights_only=False)
+    try:
+        return load_untrusted(path)
+    except RuntimeError as err:
+        raise RuntimeError(f'{err} Converters take --trust for such a '
+                           'file.') from err
 
 
 def build_config_model(config: str):

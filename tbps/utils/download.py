@@ -119,12 +119,15 @@ def download(url: str, sha256: Optional[str] = None,
     return path
 
 
-def load_untrusted(path: str, map_location='cpu'):
+def load_untrusted(path: str, map_location='cpu',
+                   allow_torchscript: bool = True):
     """``torch.load`` of a downloaded or foreign file with
     ``weights_only=True``: tensors and plain containers only, never code.
-    TorchScript archives (OpenAI CLIP) are read with ``torch.jit.load``."""
+    TorchScript archives (OpenAI CLIP) are read with ``torch.jit.load``,
+    which runs the archive's TorchScript: only with ``allow_torchscript``
+    (give it for local or hash-verified files)."""
     import zipfile
-    if zipfile.is_zipfile(path):
+    if zipfile.is_zipfile(path) and allow_torchscript:
         with zipfile.ZipFile(path) as archive:
             if any(n.endswith('/constants.pkl') for n in archive.namelist()):
                 return torch.jit.load(path, map_location=map_location

@@ -199,3 +199,21 @@ def test_loading_a_foreign_checkpoint_as_is_says_how_to_convert(tmp_path):
     torch.save(open_clip_model().state_dict(), str(path))
     with pytest.raises(RuntimeError, match='clip2tbps.py SRC DST'):
         load_checkpoint(model, str(path), map_location='cpu')
+
+
+def test_converters_refuse_pickled_code_unless_trusted(tmp_path, load_tool):
+    bad = tmp_path / 'best.pth'
+    with open(bad, 'wb') as f:
+        torch.save({'model': {}, 'payload': _RunsCode()}, f)
+    tool = load_tool('tools/model_converters/irra2tbps.py')
+    with pytest.raises(RuntimeError, match='--trust'):
+        tool.main([str(bad), str(tmp_path / 'out.pth')])
+
+
+def test_torchscript_from_an_unverified_url_is_not_run(tmp_path):
+    scripted = torch.jit.script(torch.nn.Linear(2, 2))
+    path = tmp_path / 'model.pt'
+    torch.jit.save(scripted, str(path))
+    assert 'weight' in load_untrusted(str(path))  # local: allowed
+    with pytest.raises(RuntimeError, match='weights_only'):
+        load_untrusted(str(path), allow_torchscript=False)

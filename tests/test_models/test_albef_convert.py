@@ -562,7 +562,7 @@ def test_atomic_write(tmp_path, monkeypatch, vocab):
         f.write(b'partial')
         raise OSError('disk full')
 
-    monkeypatch.setattr(TOOL.torch, 'save', broken_save)
+    monkeypatch.setattr(torch, 'save', broken_save)
     with pytest.raises(OSError, match='disk full'):
         TOOL.main([str(src_path), str(dst)])
     assert dst.read_bytes() == b'old checkpoint'

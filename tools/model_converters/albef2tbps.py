@@ -23,14 +23,12 @@ queues are not converted (they are rebuilt empty). See
 import argparse
 import sys
 
-import torch
 
 from tbps.converters.albef import (convert_albef_state_dict,
                                              format_report,
                                              unwrap_albef_checkpoint)
 from tbps.converters.utils import (build_config_model, compare_with_model,
-                                   resolve_source)
-from tbps.utils.download import load_untrusted
+                                   load_source_checkpoint, resolve_source)
 from tbps.utils.fileio import sha256_of, torch_save_atomic
 
 DEFAULT_DST = 'checkpoints/albef_mscoco_tbps.pth'
@@ -51,17 +49,18 @@ def parse_args(argv=None):
     parser.add_argument(
         '--config', help='tbps config whose model the result is checked '
         'against (missing / unexpected keys, shape mismatches)')
+    parser.add_argument('--trust', action='store_true',
+                        help='fully unpickle SRC if weights_only loading '
+                        'refuses it (only for files you trust)')
     return parser.parse_args(argv)
 
 
-def load_source(src: str, log=print):
+def load_source(src: str, log=print, trust: bool = False):
     """``(checkpoint, local path)`` for ``src``: a zoo name or URL is
-    downloaded once into tbps's cache (ALBEF's URLs carry no hash) and read
-    with ``weights_only=True``; a local file is the user's own."""
-    path, trusted = resolve_source(src, log=log)
-    if not trusted:
-        return load_untrusted(path), path
-    return torch.load(path, map_location='cpu', weights_only=False), path
+    downloaded once into tbps's cache (ALBEF's URLs carry no hash); the
+    file is read with ``weights_only=True`` unless ``trust``."""
+    path, _ = resolve_source(src, log=log)
+    return load_source_checkpoint(path, trust=trust), path
 
 
 def check_config(state_dict, config: str) -> dict:
@@ -71,11 +70,11 @@ def check_config(state_dict, config: str) -> dict:
 
 
 def convert(src: str, dst: str, momentum: bool = True,
-            config: str = None, log=print) -> dict:
+            config: str = None, log=print, trust: bool = False) -> dict:
     """Convert ``src`` into ``dst``; returns the report (with ``config``,
     also ``comparison``). Raises before writing if the config model
     rejects the result (shape mismatches)."""
-    checkpoint, local = load_source(src, log)
+    checkpoint, local = load_source(src, log, trust=trust)
     state_dict, report = convert_albef_state_dict(
         unwrap_albef_checkpoint(checkpoint), momentum=momentum)
     comparison = None
@@ -115,7 +114,8 @@ def convert(src: str, dst: str, momentum: bool = True,
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    convert(args.src, args.dst, momentum=args.momentum, config=args.config)
+    convert(args.src, args.dst, momentum=args.momentum, config=args.config,
+            trust=args.trust)
     return 0
 
 

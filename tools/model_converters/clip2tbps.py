@@ -65,6 +65,9 @@ def parse_args(argv=None):
         '--proj-bias', action=argparse.BooleanOptionalAction, default=True,
         help='write zero biases for image_proj/text_proj (the default '
         'LinearProjection has a bias); --no-proj-bias for bias=False necks')
+    parser.add_argument('--trust', action='store_true',
+                        help='fully unpickle SRC if weights_only loading '
+                        'refuses it (only for files you trust)')
     parser.add_argument('--keep-dtype', action='store_true',
                         help='keep the source dtype (OpenAI: float16) '
                         'instead of float32')
@@ -73,11 +76,12 @@ def parse_args(argv=None):
 
 def convert(src: str = DEFAULT_SRC, dst: str = DEFAULT_DST, img_size=None,
             config: str = None, sha256: str = None, proj_bias: bool = True,
-            keep_dtype: bool = False, log=print) -> dict:
+            keep_dtype: bool = False, log=print,
+            trust: bool = False) -> dict:
     """Convert ``src`` into ``dst``; returns the report (with ``config``,
     also ``comparison``). Raises before writing if the config model
     rejects the result (shape mismatches)."""
-    path, trusted = resolve_source(src, sha256, log,
+    path, _ = resolve_source(src, sha256, log,
                                    aliases=OPENAI_CLIP_URLS)
     model = None
     if config is not None:
@@ -91,7 +95,7 @@ def convert(src: str = DEFAULT_SRC, dst: str = DEFAULT_DST, img_size=None,
                 img_size = cfg.model.get('image_encoder', {}).get('img_size')
     if img_size is None:
         img_size = DEFAULT_IMG_SIZE
-    checkpoint, kind = load_openai_clip(path, trusted=trusted)
+    checkpoint, kind = load_openai_clip(path, trusted=trust)
     state_dict, report = convert_clip_state_dict(
         checkpoint, img_size=img_size, proj_bias=proj_bias,
         dtype=None if keep_dtype else torch.float32)
@@ -134,7 +138,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     convert(args.src, args.dst, img_size=args.img_size, config=args.config,
             sha256=args.sha256, proj_bias=args.proj_bias,
-            keep_dtype=args.keep_dtype)
+            keep_dtype=args.keep_dtype, trust=args.trust)
     return 0
 
 

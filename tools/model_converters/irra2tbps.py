@@ -18,12 +18,11 @@ embedding stays at IRRA's 24x8 grid (384x128 with stride 16). The output
 import argparse
 import sys
 
-import torch
 
 from tbps.converters.irra import convert_irra_state_dict
 from tbps.converters.utils import (build_config_model, compare_with_model,
-                                   format_key_report, resolve_source)
-from tbps.utils.download import load_untrusted
+                                   format_key_report, load_source_checkpoint,
+                                   resolve_source)
 from tbps.utils.fileio import sha256_of, torch_save_atomic
 
 
@@ -37,16 +36,18 @@ def parse_args(argv=None):
                         metavar=('H', 'W'), help='IRRA\'s --img_size')
     parser.add_argument('--config', help='tbps config whose model the '
                         'result is checked against')
+    parser.add_argument('--trust', action='store_true',
+                        help='fully unpickle SRC if weights_only loading '
+                        'refuses it (only for files you trust)')
     return parser.parse_args(argv)
 
 
 def convert(src: str, dst: str, img_size=(384, 128), config: str = None,
-            log=print) -> dict:
+            log=print, trust: bool = False) -> dict:
     """Convert ``src`` into ``dst``; returns the report. Raises before
     writing if the config's model rejects the result (shape mismatches)."""
-    path, trusted = resolve_source(src, log=log)
-    checkpoint = (torch.load(path, map_location='cpu', weights_only=False)
-                  if trusted else load_untrusted(path))
+    path, _ = resolve_source(src, log=log)
+    checkpoint = load_source_checkpoint(path, trust=trust)
     state_dict, report = convert_irra_state_dict(checkpoint,
                                                  img_size=img_size)
     comparison = None
@@ -73,7 +74,8 @@ def convert(src: str, dst: str, img_size=(384, 128), config: str = None,
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    convert(args.src, args.dst, img_size=args.img_size, config=args.config)
+    convert(args.src, args.dst, img_size=args.img_size, config=args.config,
+            trust=args.trust)
     return 0
 
 

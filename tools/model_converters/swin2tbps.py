@@ -12,11 +12,10 @@ relative-position tables are resized to the model's windows (8 and 4 at
 import argparse
 import sys
 
-import torch
 
 from tbps.converters.swin import convert_swin_state_dict
-from tbps.converters.utils import resolve_source, summarize_keys
-from tbps.utils.download import load_untrusted
+from tbps.converters.utils import (load_source_checkpoint, resolve_source,
+                                   summarize_keys)
 from tbps.utils.fileio import sha256_of, torch_save_atomic
 
 
@@ -25,10 +24,12 @@ def main(argv=None) -> int:
     parser.add_argument('src', help='path, http(s) URL or model-zoo name')
     parser.add_argument('dst', help='output file')
     parser.add_argument('--prefix', default='image_encoder.backbone.')
+    parser.add_argument('--trust', action='store_true',
+                        help='fully unpickle SRC if weights_only loading '
+                        'refuses it (only for files you trust)')
     args = parser.parse_args(argv)
-    path, trusted = resolve_source(args.src)
-    checkpoint = (torch.load(path, map_location='cpu', weights_only=False)
-                  if trusted else load_untrusted(path))
+    path, _ = resolve_source(args.src)
+    checkpoint = load_source_checkpoint(path, trust=args.trust)
     state_dict, report = convert_swin_state_dict(checkpoint,
                                                  prefix=args.prefix)
     print(f"{report['num_source_keys']} keys, {report['num_converted']} "
