@@ -24,7 +24,7 @@ def find_images(folder: str) -> List[str]:
     found = []
     for root, dirs, files in os.walk(folder):
         dirs.sort()
-        found += [osp.join(root, f) for f in sorted(files)
+        found += [osp.abspath(osp.join(root, f)) for f in sorted(files)
                   if f.lower().endswith(IMAGE_EXTENSIONS)]
     return found
 
@@ -87,7 +87,7 @@ class TextPersonSearcher:
         elif isinstance(gallery, str):
             paths = find_images(gallery)
         else:
-            paths = [str(p) for p in gallery]
+            paths = [osp.abspath(str(p)) for p in gallery]
         self._build(paths)
         self.faiss = FaissIndex(self.features, faiss) if faiss else None
 
@@ -139,7 +139,11 @@ class TextPersonSearcher:
         for path, reason in self.skipped:
             warnings.warn(f'Skipped unreadable image {path}: {reason}')
         self.num_encoded = len(encoded)
-        if self.index_file and (todo or len(cached) != len(self.paths)):
+        if cached and not self.paths:
+            warnings.warn(f'None of the {len(cached)} indexed photos is '
+                          'readable (moved or unmounted?); the index file '
+                          'is left as it is.')
+        elif self.index_file and (todo or len(cached) != len(self.paths)):
             torch_save_atomic(dict(
                 version=INDEX_VERSION, identity=self.identity,
                 paths=self.paths, stats=[list(s) for s in stats],

@@ -88,6 +88,7 @@ class DemoServer:
         self.lock = threading.Lock()  # one model call at a time
         self.title = title
         self.fusion = hasattr(searcher.model, 'fusion_encoder')
+        self.local_only = host in ('127.0.0.1', 'localhost')
         self.httpd = ThreadingHTTPServer((host, port), self._handler())
         self.thread = None
 
@@ -184,6 +185,12 @@ class DemoServer:
                     self.reply(f.read(), kind)
 
             def do_GET(self):  # noqa: N802 (http.server's name)
+                host = (self.headers.get('Host') or '').rsplit(':', 1)[0]
+                if demo.local_only and host not in ('127.0.0.1',
+                                                    'localhost', '[::1]'):
+                    # a page of another site resolving to 127.0.0.1 (DNS
+                    # rebinding) does not get the gallery
+                    return self.refuse(HTTPStatus.FORBIDDEN, 'bad Host')
                 url = urlparse(self.path)
                 query = parse_qs(url.query)
                 path = unquote(url.path)
@@ -213,6 +220,9 @@ class DemoServer:
                             'image/png')
                 except (ValueError, KeyError, IndexError) as err:
                     return self.refuse(HTTPStatus.BAD_REQUEST, str(err))
+                except Exception as err:  # a photo removed, a model error
+                    return self.refuse(HTTPStatus.INTERNAL_SERVER_ERROR,
+                                       f'{type(err).__name__}: {err}')
                 return self.refuse(HTTPStatus.NOT_FOUND, 'not found')
 
         return Handler

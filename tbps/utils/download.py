@@ -90,6 +90,10 @@ def download(url: str, sha256: Optional[str] = None,
     """
     expected = (sha256 or sha256_from_url(url) or '').lower() or None
     folder = folder or checkpoint_dir()
+    # one sub-folder per URL: two URLs with the same file name never share
+    # a cached file
+    import hashlib
+    folder = osp.join(folder, hashlib.sha256(url.encode()).hexdigest()[:16])
     os.makedirs(folder, exist_ok=True)
     path = osp.join(folder, osp.basename(urlparse(url).path))
     if osp.isfile(path):

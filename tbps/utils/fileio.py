@@ -17,6 +17,10 @@ def atomic_open(path: str, mode: str = 'w', encoding=None):
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(path)}.',
                                suffix='.tmp', dir=folder)
+    # mkstemp makes 0600 files; give the usual 0666 & ~umask
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)
     try:
         with os.fdopen(fd, mode, encoding=encoding) as f:
             yield f

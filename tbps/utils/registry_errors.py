@@ -55,8 +55,9 @@ def suggesting(build_func: Callable) -> Callable:
             return build_func(cfg, registry, *args, **kwargs)
         except KeyError as err:
             obj_type = cfg.get('type') if hasattr(cfg, 'get') else None
-            if not isinstance(obj_type, str) or \
-                    'is not in the' not in str(err):
+            # only the error about this very type (not a nested one)
+            if not isinstance(obj_type, str) or not str(err).strip(
+                    '"\'').startswith(f'{obj_type} is not in the'):
                 raise
             raise KeyError(unknown_type_message(registry, obj_type)) \
                 from None

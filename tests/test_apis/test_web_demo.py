@@ -154,3 +154,11 @@ def test_fusion_model_serves_attention_maps(tiny_synth_root, tmp_path,
         assert _get(server, '/api/attention?image=x')[0] == 400
     finally:
         server.stop()
+
+
+def test_foreign_host_header_is_refused(demo):
+    host, port = demo.httpd.server_address[:2]
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    conn.request('GET', '/api/search?q=a&k=1',
+                 headers={'Host': f'evil.example:{port}'})
+    assert conn.getresponse().status == 403

@@ -476,7 +476,7 @@ def test_cli_from_url_into_tall_model(http_root, tmp_path, monkeypatch,
     dst = tmp_path / 'out' / 'albef_mscoco_tbps.pth'
     assert TOOL.main([f'{base}/mscoco.pth', str(dst)]) == 0
     cache = tmp_path / 'tbps_home' / 'checkpoints'
-    assert (cache / 'mscoco.pth').is_file()
+    assert list(cache.rglob('mscoco.pth'))
     saved = torch.load(str(dst), weights_only=True)
     assert set(saved) == {'state_dict', 'meta'}
     assert saved['meta']['source'] == f'{base}/mscoco.pth'

@@ -32,3 +32,14 @@ def test_nested_typo_in_a_head_config(tiny_cfg):
 def test_other_key_errors_pass_through():
     with pytest.raises(KeyError, match='type'):
         MODELS.build(dict(typo='x'))  # no type at all: mmengine's message
+
+
+def test_a_nested_typo_is_not_blamed_on_the_outer_type(tiny_synth_root):
+    from tbps.registry import DATASETS
+    with pytest.raises(KeyError) as err:
+        DATASETS.build(dict(type='SynthPEDES', data_root=tiny_synth_root,
+                            split='test', pipeline=[
+                                dict(type='LoadImagFromFile')]))
+    message = str(err.value)
+    assert 'LoadImagFromFile' in message
+    assert "Unknown dataset type 'SynthPEDES'" not in message

@@ -15,7 +15,9 @@ def rng_state() -> dict:
     state = dict(python=random.getstate(), numpy=np.random.get_state(),
                  torch=torch.get_rng_state())
     if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state['cuda'] = torch.cuda.get_rng_state_all()
+        # this rank's device only: the number of visible devices may differ
+        # when the run is resumed
+        state['cuda'] = torch.cuda.get_rng_state()
     return state
 
 
@@ -24,7 +26,7 @@ def set_rng_state(state: dict) -> None:
     np.random.set_state(state['numpy'])
     torch.set_rng_state(state['torch'])
     if 'cuda' in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state['cuda'])
+        torch.cuda.set_rng_state(state['cuda'])
 
 
 @HOOKS.register_module()

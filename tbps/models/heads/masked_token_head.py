@@ -88,8 +88,14 @@ class MaskedTokenHead(nn.Module):
         out = dict(masker(batch.text, batch.data_samples))
         device = batch.images.device
         valid = out['valid'].to(device)
-        for key in ('input_ids', 'attention_mask', 'masked_ids', 'labels'):
-            out[key] = out[key].to(device)[valid]
+        keep = valid.cpu().tolist()
+        for key, value in list(out.items()):
+            if key == 'valid':
+                continue
+            if torch.is_tensor(value) and value.shape[:1] == valid.shape:
+                out[key] = value.to(device)[valid]
+            elif isinstance(value, list) and len(value) == len(keep):
+                out[key] = [v for v, k in zip(value, keep) if k]
         out['valid'] = valid
         out['image_tokens'] = batch.image_feat['tokens'][valid]
         out['pids'] = batch.pids[valid]
