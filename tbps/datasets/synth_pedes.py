@@ -1,7 +1,6 @@
 """SynthPEDES: the embedded synthetic dataset, generated on first use."""
 import inspect
 import json
-import os
 import os.path as osp
 import time
 from typing import Optional

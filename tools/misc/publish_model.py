@@ -15,7 +15,6 @@ import os
 import os.path as osp
 import sys
 
-import torch
 
 from tbps.utils.download import load_untrusted
 from tbps.utils.fileio import sha256_of, torch_save_atomic
