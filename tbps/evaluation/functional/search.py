@@ -14,8 +14,10 @@ def chunked_topk(queries: torch.Tensor, gallery: torch.Tensor, k: int,
     Never builds the [Q, G] matrix: queries are processed ``query_chunk``
     at a time against ``gallery_chunk`` gallery rows, keeping a running
     top-k, so memory is O(query_chunk x (gallery_chunk + k)) on top of the
-    inputs. Exact: the scores equal a full sort's; among equal scores the
-    results are ordered by gallery index.
+    inputs. Exact: the scores equal a full sort's and the results are
+    ordered by score, then gallery index; where several items tie at the
+    k-th score within one chunk, which of them is kept is arbitrary (as
+    with ``torch.topk``).
 
     Args:
         queries: [Q, D]; gallery: [G, D] (unit norm for cosine).
