@@ -81,3 +81,9 @@ def test_torchrun_two_processes_laip_both_stages(tiny_synth_root, tmp_path,
     assert 'loss_local' in log and 'loss_mpm' in log
     assert 'Epoch(val) [2]' in log
     assert osp.exists(osp.join(work, 'epoch_2.pth'))
+    # both ranks' RNG states, gathered at the end of the epoch
+    import torch
+
+    import tbps  # noqa: F401 (safe globals)
+    saved = torch.load(osp.join(work, 'epoch_2.pth'), weights_only=True)
+    assert len(saved['rng_state']) == 2

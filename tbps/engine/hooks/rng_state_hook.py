@@ -40,10 +40,22 @@ class RNGStateHook(Hook):
     they start; with ``num_workers > 0`` their augmentation stream is
     therefore not continued.)"""
 
-    priority = 'VERY_LOW'
+    # before CheckpointHook (VERY_LOW) at the end of an epoch
+    priority = 'LOW'
+
+    def __init__(self):
+        self._states = None
+
+    def after_train_epoch(self, runner) -> None:
+        # Every rank gets here (checkpoints are saved by rank 0 alone, so
+        # the states are gathered now, not when saving).
+        self._states = all_gather_object(rng_state())
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        checkpoint['rng_state'] = all_gather_object(rng_state())
+        # An iteration-based checkpoint between epoch ends keeps this
+        # rank's state only; other ranks then keep their own on resume.
+        checkpoint['rng_state'] = self._states or [rng_state()]
+        self._states = None
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         states = checkpoint.get('rng_state')
