@@ -52,10 +52,11 @@ class RNGStateHook(Hook):
         self._states = all_gather_object(rng_state())
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        # An iteration-based checkpoint between epoch ends keeps this
-        # rank's state only; other ranks then keep their own on resume.
-        checkpoint['rng_state'] = self._states or [rng_state()]
-        self._states = None
+        # The states gathered at the last epoch end (an iteration-based
+        # checkpoint before the first epoch end keeps this rank's only;
+        # other ranks then keep their own on resume).
+        states = self._states or [rng_state()]
+        checkpoint['rng_state'] = [dict(state) for state in states]
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         states = checkpoint.get('rng_state')
