@@ -42,10 +42,14 @@ def sha256_from_url(url: str) -> Optional[str]:
     """The sha256 (or its prefix) a URL declares: OpenAI's
     ``.../<sha256>/<file>`` folder or OpenMMLab's ``<name>-<8 hex>.pth``."""
     path = urlparse(url).path
-    for pattern in (_OPENAI_SHA, _OPENMMLAB_SHA):
-        match = pattern.search(path)
-        if match:
-            return match.group(1)
+    match = _OPENAI_SHA.search(path)
+    if match:
+        return match.group(1)
+    match = _OPENMMLAB_SHA.search(path)
+    # eight digits alone are more likely a date (``-20240101.pth``) than a
+    # hash prefix; metafiles give the full SHA256 anyway
+    if match and not match.group(1).isdigit():
+        return match.group(1)
     return None
 
 

@@ -65,6 +65,7 @@ def test_sha256_conventions():
     assert sha256_from_url(f'https://x/clip/models/{sha}/ViT-B-16.pt') == sha
     assert sha256_from_url('https://x/m/laip_cuhk-3f2a9c1d.pth') == '3f2a9c1d'
     assert sha256_from_url('https://x/ALBEF/mscoco.pth') is None
+    assert sha256_from_url('https://x/m/model-20240101.pth') is None  # date
 
 
 def test_download_checks_hash_caches_and_reuses(http_root, tmp_path):
@@ -85,7 +86,7 @@ def test_download_checks_hash_caches_and_reuses(http_root, tmp_path):
 def test_hash_mismatch_and_truncated_transfer_keep_nothing(http_root):
     root, base = http_root
     data = _bytes_of({'w': torch.ones(1000)})
-    name = _serve(root, 'weights-00000000.pth', data)  # wrong declared hash
+    name = _serve(root, 'weights-0000000a.pth', data)  # wrong declared hash
     with pytest.raises(RuntimeError, match='does not match'):
         download(f'{base}/{name}', progress=False, log=lambda *a: None)
     home = os.environ['TBPS_HOME']
