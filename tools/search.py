@@ -19,6 +19,7 @@ import sys
 from mmengine.config import DictAction
 
 from tbps.apis import TextPersonSearcher, init_model
+from tbps.apis.searcher import split_gallery
 
 
 
@@ -53,24 +54,6 @@ def parse_args(argv=None):
     if args.query_index is not None and not args.split:
         parser.error('--query-index needs --split')
     return args
-
-
-def split_gallery(cfg, split: str):
-    """(image paths, their pids, query records) of a dataset split."""
-    from tbps.registry import DATASETS
-    loader = cfg.get(f'{split}_dataloader') or cfg.test_dataloader
-    dataset = DATASETS.build(dict(loader.dataset, split=split,
-                                  pipeline=[]))
-    infos = [dataset.get_data_info(i) for i in range(len(dataset))]
-    images = [r for r in infos if r['modality'] in ('image', 'pair')]
-    seen, paths, pids = set(), [], []
-    for r in images:
-        if r['img_path'] not in seen:
-            seen.add(r['img_path'])
-            paths.append(r['img_path'])
-            pids.append(int(r['pid']))
-    queries = [r for r in infos if r['modality'] in ('text', 'pair')]
-    return paths, pids, queries
 
 
 def draw_grid(results, query: str, out: str, true_paths=None) -> None:

@@ -43,6 +43,26 @@ def model_identity(model) -> str:
     return digest.hexdigest()
 
 
+def split_gallery(cfg, split: str):
+    """(absolute image paths, as the searcher keeps them; their pids; the
+    query records) of a config's dataset split."""
+    from tbps.registry import DATASETS
+    loader = cfg.get(f'{split}_dataloader') or cfg.test_dataloader
+    dataset = DATASETS.build(dict(loader.dataset, split=split,
+                                  pipeline=[]))
+    infos = [dataset.get_data_info(i) for i in range(len(dataset))]
+    images = [r for r in infos if r['modality'] in ('image', 'pair')]
+    seen, paths, pids = set(), [], []
+    for r in images:
+        path = osp.abspath(r['img_path'])
+        if path not in seen:
+            seen.add(path)
+            paths.append(path)
+            pids.append(int(r['pid']))
+    queries = [r for r in infos if r['modality'] in ('text', 'pair')]
+    return paths, pids, queries
+
+
 class TextPersonSearcher:
     """Rank the photos of a gallery for a sentence.
 
@@ -178,11 +198,11 @@ class TextPersonSearcher:
         return out
 
     # -- search -----------------------------------------------------------
-    def _image_tokens(self, indices: Sequence[int]) -> torch.Tensor:
-        data = self.model.data_preprocessor(pseudo_collate(
-            [self._load_image(self.paths[i]) for i in indices]), False)
-        return self.model.extract_image_feat(
-            data['inputs']['images'])['tokens']
+    def _image_tokens(self, indices: Sequence[int]):
+        """The candidates' image tokens, encoded a slice at a time when
+        re-ranking reads them (as the evaluation loops do)."""
+        from tbps.engine.runners.retrieval_loop import GalleryImageTokens
+        return GalleryImageTokens(self.model, _PhotoItems(self), indices)
 
     @torch.no_grad()
     def search(self, text: Union[str, Sequence[str]], topk: int = 10):
@@ -208,7 +228,7 @@ class TextPersonSearcher:
             if rerank_k:
                 score = self.model.rerank(
                     score[None].to(queries.device), [text_row],
-                    _LazyTokens(self, cand), k=len(cand))[0].cpu()
+                    self._image_tokens(cand), k=len(cand))[0].cpu()
                 order = torch.argsort(score, descending=True, stable=True)
                 cand = [cand[i] for i in order.tolist()]
                 score = score[order]
@@ -217,18 +237,12 @@ class TextPersonSearcher:
         return results[0] if single else results
 
 
-class _LazyTokens:
-    """Image tokens of a searcher's candidates, encoded when sliced."""
+class _PhotoItems:
+    """The gallery photos as a dataset: item ``i`` is photo ``i`` through
+    the model's test pipeline."""
 
-    def __init__(self, searcher: TextPersonSearcher, indices: List[int]):
-        self.searcher, self.indices = searcher, indices
+    def __init__(self, searcher: TextPersonSearcher):
+        self.searcher = searcher
 
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, index):
-        picked = self.indices[index]
-        if isinstance(index, slice):
-            return self.searcher._image_tokens(picked)
-        return self.searcher._image_tokens([picked])[0]
-
+    def __getitem__(self, index: int):
+        return self.searcher._load_image(self.searcher.paths[index])

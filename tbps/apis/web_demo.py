@@ -85,6 +85,7 @@ class DemoServer:
                  gallery_root: Optional[str] = None, title: str = ''):
         self.searcher = searcher
         self.root = osp.realpath(gallery_root) if gallery_root else None
+        self.photos = set(map(osp.realpath, searcher.paths))
         self.lock = threading.Lock()  # one model call at a time
         self.title = title
         self.fusion = hasattr(searcher.model, 'fusion_encoder')
@@ -157,8 +158,7 @@ class DemoServer:
         path = osp.realpath(osp.join(self.root, relpath))
         if not path.startswith(self.root + osp.sep):
             return None
-        return path if path in set(map(osp.realpath,
-                                       self.searcher.paths)) else None
+        return path if path in self.photos else None
 
     def _handler(self):
         demo = self

@@ -17,8 +17,8 @@ SRC is an OpenAI model name (``ViT-B/32``, ``ViT-B/16``, ``ViT-L/14``), a
 model-zoo name (``clip_vit-b16_openai``), an http(s) URL or a local file.
 URLs are downloaded once into tbps's cache (``$TBPS_HOME/checkpoints``) and
 checked against the sha256 that OpenAI's URLs carry in their path (or
-``--sha256``); a cached file with the wrong hash is downloaded again. OpenAI's files are TorchScript archives
-(read with ``torch.jit.load(..., map_location='cpu').state_dict()``); plain
+``--sha256``); a cached file with the wrong hash is downloaded again.
+OpenAI's files are TorchScript archives (read with ``torch.jit.load(..., map_location='cpu').state_dict()``); plain
 state dicts (open_clip / ``torch.save``) work too. Weights are stored in
 float32 and the image position embedding is resized to ``--img-size``
 (default: the ``--config``'s image size, else 384x128). The output

@@ -9,12 +9,12 @@ go through mmengine's visualisation backends (``--backend local`` writes
 PNGs under ``--out-dir``; ``tensorboard`` logs them).
 """
 import argparse
-import os.path as osp
 import sys
 
 from mmengine.config import Config, DictAction
 
 from tbps.apis import TextPersonSearcher, init_model
+from tbps.apis.searcher import split_gallery
 from tbps.visualization import TBPSVisualizer
 
 
@@ -35,9 +35,6 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    # the split gallery helper of tools/search.py
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-    from search import split_gallery
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)

@@ -55,10 +55,6 @@ class FusionRetriever(BaseRetriever):
             ``sim_weight`` (0.002) x min-max(similarity)).
     """
 
-    #: Head arguments the retriever provides (see ``heads``).
-    HEAD_ARGS = ('embed_dim', 'image_dim', 'text_dim', 'fusion_dim',
-                 'vocab_size', 'tokenizer')
-
     def __init__(self, image_encoder: dict, text_encoder: dict,
                  fusion_encoder: dict, heads: Dict[str, dict],
                  embed_dim: int = 256, momentum: Optional[float] = 0.995,
