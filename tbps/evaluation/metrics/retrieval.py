@@ -9,7 +9,7 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from mmengine.structures import BaseDataElement
 
-from tbps.evaluation.functional import rank_metrics
+from tbps.evaluation.functional import cross_modal_reciprocal, rank_metrics
 from tbps.registry import METRICS
 
 # Query rows per matrix product when building the similarity matrix.
@@ -59,9 +59,17 @@ class TextToImageRetrievalMetric(BaseMetric):
     re-ranking runs there, on the model's device. Without query tokens the
     ranking is by cosine similarity only.
 
+    **Cross-modal k-reciprocal re-ranking** (TextReID): with
+    ``reciprocal=dict(k=5, alpha=0.05)`` the cosine matrix is replaced by
+    :func:`tbps.evaluation.functional.cross_modal_reciprocal` of the same
+    features, for any method; a model's ITM re-rank, if any, then runs on
+    that matrix (its candidates, and the ``'itm+sim'`` score, read it).
+
     Args:
         topk (int | Sequence[int]): ``k`` of each ``R{k}``.
             Defaults to ``(1, 5, 10)``.
+        reciprocal (dict, optional): ``k`` and ``alpha`` of the k-reciprocal
+            re-ranking; None (default) ranks by cosine similarity.
         collect_device (str): ``'cpu'`` or ``'gpu'``, the device used to
             gather results across ranks. Defaults to ``'cpu'``.
         prefix (str, optional): prefix of the metric names. Defaults to
@@ -77,6 +85,7 @@ class TextToImageRetrievalMetric(BaseMetric):
 
     def __init__(self,
                  topk: Union[int, Sequence[int]] = (1, 5, 10),
+                 reciprocal: Optional[dict] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
                  collect_dir: Optional[str] = None) -> None:
@@ -89,6 +98,12 @@ class TextToImageRetrievalMetric(BaseMetric):
                 for k in self.topk):
             raise ValueError('topk must be a positive int or a non-empty '
                              f'sequence of positive ints, got {topk}')
+        if reciprocal is not None:
+            unknown = set(reciprocal) - {'k', 'alpha'}
+            if unknown:
+                raise ValueError(f'reciprocal takes k and alpha, got '
+                                 f'unknown keys {sorted(unknown)}')
+        self.reciprocal = None if reciprocal is None else dict(reciprocal)
 
     def process(self, data_batch: Any,
                 data_samples: Sequence[Union[dict, BaseDataElement]]) -> None:
@@ -168,14 +183,11 @@ class TextToImageRetrievalMetric(BaseMetric):
             raise ValueError(
                 f'image features have dimension {gallery_feats.shape[1]} but '
                 f'text features {query_feats.shape[1]}')
-        similarity = torch.empty(query_feats.shape[0],
-                                 gallery_feats.shape[0],
-                                 dtype=torch.float32)
-        gallery_t = gallery_feats.t()
-        for a in range(0, query_feats.shape[0], _MATMUL_CHUNK):
-            torch.mm(query_feats[a:a + _MATMUL_CHUNK],
-                     gallery_t,
-                     out=similarity[a:a + _MATMUL_CHUNK])
+        if self.reciprocal is not None:
+            similarity = cross_modal_reciprocal(query_feats, gallery_feats,
+                                                **self.reciprocal)
+        else:
+            similarity = self._cosine(query_feats, gallery_feats)
         rerank_inputs = self._rerank_inputs([gallery[i] for i in gallery_keep],
                                             [queries[i] for i in query_keep])
         if rerank_inputs is not None:
@@ -189,6 +201,19 @@ class TextToImageRetrievalMetric(BaseMetric):
                             query_pids,
                             gallery_pids,
                             topk=self.topk)
+
+    @staticmethod
+    def _cosine(query_feats: torch.Tensor,
+                gallery_feats: torch.Tensor) -> torch.Tensor:
+        similarity = torch.empty(query_feats.shape[0],
+                                 gallery_feats.shape[0],
+                                 dtype=torch.float32)
+        gallery_t = gallery_feats.t()
+        for a in range(0, query_feats.shape[0], _MATMUL_CHUNK):
+            torch.mm(query_feats[a:a + _MATMUL_CHUNK],
+                     gallery_t,
+                     out=similarity[a:a + _MATMUL_CHUNK])
+        return similarity
 
     def _rerank_inputs(self, gallery: List[dict], queries: List[dict]):
         """``(text_inputs, gallery_indices)`` for :attr:`reranker` when the
