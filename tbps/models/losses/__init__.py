@@ -1,3 +1,5 @@
+from .alignment import AlignmentLoss
+from .cm_moco import CrossModalMoCoLoss
 from .cmpm import CMPMLoss
 from .fusion_triplet import FusionTripletLoss
 from .id_loss import IDLoss
@@ -7,6 +9,6 @@ from .momentum_itc import MomentumITCLoss
 from .sdm import SDMLoss
 from .utils import diagonal_targets, pid_targets
 
-__all__ = ['CMPMLoss', 'FusionTripletLoss', 'IDLoss', 'InfoNCELoss',
+__all__ = ['AlignmentLoss', 'CrossModalMoCoLoss', 'CMPMLoss', 'FusionTripletLoss', 'IDLoss', 'InfoNCELoss',
            'MaskedTokenLoss', 'MomentumITCLoss', 'SDMLoss',
            'diagonal_targets', 'pid_targets']

@@ -29,6 +29,10 @@ class IDLoss(nn.Module):
         in_dim (int): Embedding size.
         label_smoothing (float): Cross-entropy label smoothing (0 in IRRA).
         init_std (float): Std of the classifier weight init.
+        normalize_weight (bool): Classify with unit-norm weight vectors,
+            ``logits = x W^T / |W_c|`` per class c (TextReID's ID loss: the
+            feature is not normalised and there is no scale).
+        bias (bool): A classifier bias (IRRA: yes; TextReID: no).
 
     A pid outside ``0..num_classes-1`` raises a clear ``ValueError``
     (instead of an opaque device-side assert) when it is seen by the check:
@@ -40,13 +44,16 @@ class IDLoss(nn.Module):
     """
 
     def __init__(self, num_classes: int, in_dim: int = 512,
-                 label_smoothing: float = 0.0, init_std: float = 0.001):
+                 label_smoothing: float = 0.0, init_std: float = 0.001,
+                 normalize_weight: bool = False, bias: bool = True):
         super().__init__()
         self.num_classes = num_classes
         self.label_smoothing = label_smoothing
-        self.classifier = nn.Linear(in_dim, num_classes)
+        self.normalize_weight = normalize_weight
+        self.classifier = nn.Linear(in_dim, num_classes, bias=bias)
         nn.init.normal_(self.classifier.weight, std=init_std)
-        nn.init.zeros_(self.classifier.bias)
+        if bias:
+            nn.init.zeros_(self.classifier.bias)
         self._checked_device_pids = False
 
     def forward(self, image_feats: torch.Tensor, text_feats: torch.Tensor,
@@ -55,10 +62,17 @@ class IDLoss(nn.Module):
         if pids.device.type == 'cpu' or not self._checked_device_pids:
             self._check_pids(pids)
             self._checked_device_pids = pids.device.type != 'cpu'
-        loss = sum(F.cross_entropy(self.classifier(feats.float()), pids,
+        loss = sum(F.cross_entropy(self.logits(feats.float()), pids,
                                    label_smoothing=self.label_smoothing)
                    for feats in (image_feats, text_feats)) / 2
         return loss
+
+    def logits(self, feats: torch.Tensor) -> torch.Tensor:
+        """feats [B, in_dim] -> class logits [B, num_classes]."""
+        if not self.normalize_weight:
+            return self.classifier(feats)
+        return F.linear(feats, F.normalize(self.classifier.weight, dim=1),
+                        self.classifier.bias)
 
     def _check_pids(self, pids: torch.Tensor) -> None:
         top = int(pids.max()) if pids.numel() else -1

@@ -58,10 +58,12 @@ class BaseRetriever(BaseModel):
 
     def build_text_encoder(self, cfg: dict):
         """Build a text encoder; ``vocab_size=None`` takes the tokenizer's
-        vocabulary size."""
+        vocabulary size, ``vocab=None`` its tokens in id order."""
         cfg = dict(cfg)
         if 'vocab_size' in cfg and cfg['vocab_size'] is None:
             cfg['vocab_size'] = self.tokenizer.vocab_size
+        if 'vocab' in cfg and cfg['vocab'] is None:
+            cfg['vocab'] = list(self.tokenizer.vocabulary)
         return MODELS.build(cfg)
 
     # -- features -------------------------------------------------------

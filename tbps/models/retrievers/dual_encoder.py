@@ -131,10 +131,19 @@ class DualEncoderRetriever(BaseRetriever):
             if self.weight(name):
                 losses[f'loss_{name}'] = self.weight(name) * loss(
                     img['global'], text_feats, pids)
+        losses.update(self.extra_losses(inputs, img['global'], text_feats,
+                                        pids))
         if self.irr is not None and self.weight('mlm'):
             losses['loss_mlm'] = self.weight('mlm') * self._irr_loss(
                 text, img['tokens'])
         return losses
+
+    def extra_losses(self, inputs: dict, image_feats: torch.Tensor,
+                     text_feats: torch.Tensor,
+                     pids: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Losses of a subclass on the batch's projected global features
+        [B, D] (weighted by the subclass); none here."""
+        return {}
 
     def _irr_loss(self, text: dict, image_tokens: torch.Tensor):
         """IRR: encode the masked caption (a second text pass), project its
