@@ -51,6 +51,11 @@ class CLIPTokenizer:
         return len(self.bpe.encoder)
 
     @property
+    def vocabulary(self) -> List[str]:
+        """The BPE tokens in id order."""
+        return [self.bpe.decoder[i] for i in range(len(self.bpe.encoder))]
+
+    @property
     def pad_token_id(self) -> int:
         return 0
 

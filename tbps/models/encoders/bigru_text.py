@@ -123,6 +123,8 @@ class BiGRUTextEncoder(BaseModule):
         out, _ = self.gru(packed)
         tokens, _ = pad_packed_sequence(out, batch_first=True,
                                         total_length=input_ids.shape[1])
-        valid = attention_mask.bool().unsqueeze(-1)
+        valid = attention_mask.bool()
+        valid[:, 0] = True  # an empty caption pools its first step
+        valid = valid.unsqueeze(-1)
         pooled = tokens.masked_fill(~valid, float('-inf')).amax(dim=1)
         return pooled, tokens

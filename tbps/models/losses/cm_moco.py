@@ -62,14 +62,21 @@ class CrossModalMoCoLoss(nn.Module):
         momentum [B, D]; all unit norm. pids [B]. Returns the loss."""
         neg_images, neg_texts, neg_pids = self._negatives(image_key,
                                                           text_key, pids)
-        # a column is dropped when its identity is anywhere in the batch
-        in_batch = (neg_pids.view(-1, 1) == pids.view(1, -1)).any(dim=1)
+        if self.queue_size:
+            # a queue column is dropped when its identity is anywhere in
+            # the batch: one mask [1, N] for every row
+            drop = (neg_pids.view(-1, 1) == pids.view(1, -1)).any(
+                dim=1).view(1, -1)
+        else:
+            # in-batch keys: row i drops the keys of its own identity
+            # (its positive included) [B, N]
+            drop = pids.view(-1, 1) == neg_pids.view(1, -1)
         loss = 0
         for query, key, negatives in ((image_feat, text_key, neg_texts),
                                       (text_feat, image_key, neg_images)):
             positive = (query * key).sum(dim=1, keepdim=True)
             negative = (query @ negatives.to(query.dtype)).masked_fill(
-                in_batch.view(1, -1), float('-inf'))
+                drop, float('-inf'))
             logits = torch.cat([positive, negative], dim=1) / self.temperature
             target = torch.zeros(query.shape[0], dtype=torch.long,
                                  device=query.device)
@@ -91,7 +98,6 @@ class CrossModalMoCoLoss(nn.Module):
             raise ValueError(
                 f'CrossModalMoCoLoss: queue_size {self.queue_size} must be '
                 f'divisible by the global batch size {batch} (batch per GPU '
-                'x GPUs); change model.moco.queue_size or the batch size '
                 'x GPUs); change model.moco.queue_size or the batch size.')
         # Writes wrap around the end, so a short last batch of an epoch is
         # queued too.
