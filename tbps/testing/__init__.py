@@ -10,6 +10,43 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CLIP_VISION = dict(width=128, layers=2, patch=32, img=224)
 CLIP_TEXT = dict(width=128, layers=2, context=77, vocab=1000)
 CLIP_EMBED = 64
+#: open_clip ResNet CLIP: CLIPResNetEncoder arguments, joint width 32.
+CLIP_RN_EMBED = 32
+CLIP_RN = dict(layers=(1, 1, 1, 1), output_dim=CLIP_RN_EMBED, heads=8,
+               width=16)
+
+
+def open_clip_resnet_model(seed=0):
+    """open_clip's CLIP with a ResNet vision tower (:data:`CLIP_RN`, a
+    512-channel map, 8 attention-pool heads) and a 1-layer text tower of
+    width 64 over the real 49408-token BPE vocabulary; every tensor,
+    BatchNorm statistics included, randomised."""
+    from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg
+    torch.manual_seed(seed)
+    model = CLIP(
+        CLIP_RN_EMBED,
+        CLIPVisionCfg(layers=CLIP_RN['layers'], width=CLIP_RN['width'],
+                      image_size=224, head_width=64),
+        CLIPTextCfg(context_length=77, vocab_size=49408, width=64, heads=1,
+                    layers=1),
+        quick_gelu=True)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name == 'logit_scale':
+                p.fill_(4.0)
+            elif p.dim() == 1 and 'weight' in name and (
+                    'ln' in name or 'bn' in name
+                    or 'downsample.1' in name):
+                p.copy_(1 + 0.1 * torch.randn_like(p))
+            else:
+                p.copy_(0.05 * torch.randn_like(p))
+        for name, b in model.named_buffers():
+            if name.endswith('running_mean'):
+                b.copy_(0.1 * torch.randn_like(b))
+            elif name.endswith('running_var'):
+                b.copy_(0.8 + 0.4 * torch.rand_like(b))
+    assert model.visual.attnpool.num_heads == CLIP_RN['heads']
+    return model.eval()
 
 
 def open_clip_model(seed=0, img_size=None, patch=None):

@@ -15,38 +15,11 @@ import torch
 from tbps.models.encoders.bigru_text import BiGRUTextEncoder
 from tbps.models.encoders.clip_resnet import CLIPResNetEncoder
 
-EMBED = 32
-RN = dict(layers=(1, 1, 1, 1), output_dim=EMBED, heads=8, width=16)
+from tbps.testing import CLIP_RN, CLIP_RN_EMBED as EMBED, \
+    open_clip_resnet_model
+
+RN = CLIP_RN
 VOCAB = ['[PAD]', '[UNK]', 'red', 'coat', 'backpack']
-
-
-def open_clip_resnet_model(seed=0):
-    from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg
-    torch.manual_seed(seed)
-    model = CLIP(
-        EMBED,
-        CLIPVisionCfg(layers=RN['layers'], width=RN['width'],
-                      image_size=224, head_width=64),
-        CLIPTextCfg(context_length=77, vocab_size=49408, width=64, heads=1,
-                    layers=1),
-        quick_gelu=True)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name == 'logit_scale':
-                p.fill_(4.0)
-            elif p.dim() == 1 and 'weight' in name and (
-                    'ln' in name or 'bn' in name
-                    or 'downsample.1' in name):
-                p.copy_(1 + 0.1 * torch.randn_like(p))
-            else:
-                p.copy_(0.05 * torch.randn_like(p))
-        for name, b in model.named_buffers():
-            if name.endswith('running_mean'):
-                b.copy_(0.1 * torch.randn_like(b))
-            elif name.endswith('running_var'):
-                b.copy_(0.8 + 0.4 * torch.rand_like(b))
-    assert model.visual.attnpool.num_heads == RN['heads']
-    return model.eval()
 
 
 @pytest.fixture(scope='module')
