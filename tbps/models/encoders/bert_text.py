@@ -1,6 +1,6 @@
 """BERT text encoder: the first layers of a ``transformers`` BERT."""
 import os
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 from mmengine.model import BaseModule
@@ -71,3 +71,50 @@ class BertTextEncoder(BaseModule):
         tokens = self.bert(input_ids=input_ids,
                            attention_mask=attention_mask).last_hidden_state
         return tokens[:, 0], tokens
+
+    def forward_with_cls_attention(self, input_ids: torch.Tensor,
+                                   attention_mask: Optional[torch.Tensor] = None
+                                   ) -> Tuple[torch.Tensor, torch.Tensor,
+                                              torch.Tensor]:
+        """:meth:`forward` plus every layer's [CLS]-to-token attention.
+
+        The inputs of each self-attention layer are captured during the
+        forward pass, and the [CLS] row of its attention,
+        ``softmax(q_cls K^T / sqrt(d))`` over the unpadded tokens, is
+        recomputed from them (one query row: the pass itself keeps its
+        fused attention kernel), without gradient, averaged over heads.
+
+        Returns:
+            tuple: ``cls`` [B, C], ``tokens`` [B, L, C] and
+            ``cls_attention`` [B, num_layers, L] (rows sum to 1).
+        """
+        inputs = []
+
+        def capture(module, args, kwargs):
+            inputs.append(args[0] if args else kwargs['hidden_states'])
+
+        layers = self.bert.encoder.layer
+        handles = [layer.attention.self.register_forward_pre_hook(
+            capture, with_kwargs=True) for layer in layers]
+        try:
+            cls, tokens = self(input_ids, attention_mask)
+        finally:
+            for handle in handles:
+                handle.remove()
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        pad = ~attention_mask.bool()
+        rows = []
+        with torch.no_grad():
+            for layer, hidden in zip(layers, inputs):
+                attn = layer.attention.self
+                heads, size = attn.num_attention_heads, \
+                    attn.attention_head_size
+                query = attn.query(hidden[:, :1]).view(-1, heads, 1, size)
+                key = attn.key(hidden).view(hidden.shape[0], -1, heads,
+                                            size).transpose(1, 2)
+                scores = (query @ key.transpose(-1, -2)).squeeze(2) \
+                    * size**-0.5
+                scores = scores.masked_fill(pad[:, None], float('-inf'))
+                rows.append(scores.float().softmax(-1).mean(1))
+        return cls, tokens, torch.stack(rows, dim=1)

@@ -8,8 +8,10 @@ from .itc_head import InBatchITCHead, MomentumITCHead
 from .itm_head import FusionTripletHead, ITMHead, hard_negatives
 from .local_alignment_head import LocalAlignmentHead
 from .masked_token_head import MaskedTokenHead, build_lm_prediction_head
+from .text_enricher import TextEnricher
 
 __all__ = ['BidirAttentionPooling', 'FusionBatch', 'FusionTripletHead',
            'IRRHead', 'InBatchITCHead', 'ITMHead', 'LocalAlignmentHead',
-           'MaskedTokenHead', 'MomentumITCHead', 'backward_attention',
+           'MaskedTokenHead', 'MomentumITCHead', 'TextEnricher',
+           'backward_attention',
            'build_lm_prediction_head', 'hard_negatives']

@@ -25,6 +25,9 @@ What a head reads from the batch:
 ``image_feat``              ``global`` [B, D] (projected), ``tokens``
                             [B, 1+N, C] (image encoder output)
 ``text_feat``               ``global`` [B, D], ``tokens`` [B, L, C], ``mask``
+                            and, when a head's masker asks for it
+                            (``needs_text_attention``), ``cls_attention``
+                            [B, layers, L] of the text encoder
 ``image_embed``             [B, D] unit-norm ``image_feat['global']``
 ``text_embed``              [B, D] unit-norm ``text_feat['global']``
 ``momentum_embeds()``       (image, text) [B, D] unit-norm features of the
@@ -39,6 +42,10 @@ What a head reads from the batch:
                             layers or cached passes, named in the config)
 ``cached(key, fn)``         ``fn()`` once per batch: heads share passes
                             through it (e.g. ITM logits, a masked pass)
+``retext(input_ids)``       replace the captions (same shape) and re-encode
+                            them for the heads that follow; only a head
+                            with ``edits_text = True``, which the retriever
+                            requires to come first (AGA's TextEnricher)
 ==========================  ================================================
 """
 from typing import Any, Callable, Dict, Optional, Tuple
@@ -58,7 +65,12 @@ class FusionBatch:
         self.data_samples = data_samples
         self.pids = retriever.pids_of(data_samples, self.images.device)
         self.image_feat = retriever.extract_image_feat(self.images)
-        self.text_feat = retriever.extract_text_feat(self.text)
+        needs_attention = any(
+            getattr(head, 'needs_text_attention', False)
+            for name, head in retriever.heads.items()
+            if retriever.loss_weights.get(name, 0.0))
+        kwargs = dict(cls_attention=True) if needs_attention else {}
+        self.text_feat = retriever.extract_text_feat(self.text, **kwargs)
         self.image_embed = F.normalize(self.image_feat['global'], dim=-1)
         self.text_embed = F.normalize(self.text_feat['global'], dim=-1)
         self._cache: Dict[Any, Any] = {}
@@ -82,6 +94,18 @@ class FusionBatch:
         the EMA update of the momentum encoders runs on the first call."""
         return self.cached('momentum_embeds', lambda: self._retriever
                            .momentum_embeds(self.images, self.text))
+
+    def retext(self, input_ids: torch.Tensor) -> None:
+        """Use ``input_ids`` [B, L] (same mask) as the batch's captions
+        from now on: ``text``, ``text_feat`` and ``text_embed`` are
+        recomputed; passes cached before (e.g. a masked pass) stay."""
+        if 'momentum_embeds' in self._cache:
+            raise RuntimeError('retext() after the momentum features were '
+                               'computed: the text-editing head must run '
+                               'first.')
+        self.text = dict(self.text, input_ids=input_ids)
+        self.text_feat = self._retriever.extract_text_feat(self.text)
+        self.text_embed = F.normalize(self.text_feat['global'], dim=-1)
 
     def encode_text(self, input_ids: torch.Tensor,
                     attention_mask: torch.Tensor):

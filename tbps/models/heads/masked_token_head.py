@@ -1,6 +1,6 @@
 """Masked-token modelling on the fusion encoder: MLM (ALBEF), Mask Phrase
-Modeling (LAIP) and, later, attention-guided masking (AGA): one head, the
-masker decides which words are hidden."""
+Modeling (LAIP) and attention-guided masking (AGA): one head, the masker
+decides which words are hidden."""
 from typing import Dict, Optional
 
 import torch
@@ -64,6 +64,11 @@ class MaskedTokenHead(nn.Module):
         self.attention_layer = attention_layer
         self.loss_name = loss_name
 
+    @property
+    def needs_text_attention(self) -> bool:
+        """The masker reads the text encoder's [CLS] attention."""
+        return bool(getattr(self.masker, 'needs_cls_attention', False))
+
     def forward(self, fused: torch.Tensor) -> torch.Tensor:
         """Fused tokens [..., C] -> vocabulary logits [..., V]."""
         return self.predictor(fused)
@@ -85,7 +90,10 @@ class MaskedTokenHead(nn.Module):
                             lambda: self._masked_pass(batch, masker))
 
     def _masked_pass(self, batch, masker):
-        out = dict(masker(batch.text, batch.data_samples))
+        text = batch.text
+        if 'cls_attention' in batch.text_feat:
+            text = dict(text, cls_attention=batch.text_feat['cls_attention'])
+        out = dict(masker(text, batch.data_samples))
         device = batch.images.device
         valid = out['valid'].to(device)
         keep = valid.cpu().tolist()

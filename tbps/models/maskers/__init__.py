@@ -9,7 +9,8 @@ else a masker reads); ``out`` has ``input_ids``, ``attention_mask``,
 (``PhraseMasker``: the phrase rows' ``phrase_texts``...). Heads tell maskers
 apart by what they return, never by class name.
 """
+from .attention_guided_masker import AttentionGuidedMasker
 from .phrase_masker import PhraseMasker
 from .random_word_masker import RandomWordMasker
 
-__all__ = ['RandomWordMasker', 'PhraseMasker']
+__all__ = ['AttentionGuidedMasker', 'RandomWordMasker', 'PhraseMasker']

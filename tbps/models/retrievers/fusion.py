@@ -96,6 +96,16 @@ class FusionRetriever(BaseRetriever):
                 raise ValueError(f'Head {name!r} ({type(head).__name__}) '
                                  'needs momentum encoders; set '
                                  'model.momentum (e.g. 0.995).')
+        names = list(self.heads)
+        for i, name in enumerate(names):
+            if getattr(self.heads[name], 'edits_text', False) and any(
+                    not getattr(self.heads[n], 'edits_text', False)
+                    for n in names[:i]):
+                raise ValueError(
+                    f'Head {name!r} ({type(self.heads[name]).__name__}) '
+                    'changes the captions the other heads read: put it '
+                    f'first in model.heads (now {names}; use '
+                    'heads=dict(_delete_=True, ...) to reorder).')
         self.loss_weights = {k: 1.0 for k in self.heads}
         unknown = set(loss_weights or {}) - set(self.heads)
         if unknown:
@@ -142,13 +152,27 @@ class FusionRetriever(BaseRetriever):
         cls, tokens = self.image_encoder(images)
         return {'global': self.image_proj(cls), 'tokens': tokens}
 
-    def extract_text_feat(self, text):
+    def extract_text_feat(self, text, cls_attention: bool = False):
         """-> ``global`` [B, D] (projected), ``tokens`` [B, L, C],
-        ``mask`` [B, L]."""
-        cls, tokens = self.text_encoder(text['input_ids'],
-                                        text['attention_mask'])
-        return {'global': self.text_proj(cls), 'tokens': tokens,
-                'mask': text['attention_mask']}
+        ``mask`` [B, L]; with ``cls_attention`` also the text encoder's
+        ``cls_attention`` [B, layers, L] (no gradient)."""
+        if cls_attention:
+            if not hasattr(self.text_encoder, 'forward_with_cls_attention'):
+                raise TypeError(
+                    f'{type(self.text_encoder).__name__} cannot give its '
+                    '[CLS] attention, which a head\'s masker needs '
+                    '(e.g. AttentionGuidedMasker); use BertTextEncoder.')
+            cls, tokens, attention = \
+                self.text_encoder.forward_with_cls_attention(
+                    text['input_ids'], text['attention_mask'])
+        else:
+            cls, tokens = self.text_encoder(text['input_ids'],
+                                            text['attention_mask'])
+        feats = {'global': self.text_proj(cls), 'tokens': tokens,
+                 'mask': text['attention_mask']}
+        if cls_attention:
+            feats['cls_attention'] = attention
+        return feats
 
     def fused_cls(self, text_tokens, text_mask, image_tokens=None, **kw):
         """Fusion [CLS] token [B, C] of caption/image pairs."""
