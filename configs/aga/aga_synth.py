@@ -8,7 +8,7 @@ _base_ = ['../albef/albef_synth.py']
 model = dict(
     heads=dict(
         _delete_=True,
-        # TEM first: it rewrites the captions the heads after it read
+        # TEM runs before the other heads: it rewrites the captions they read
         tem=dict(type='TextEnricher', mlm_head='mlm', prob=0.5),
         itc=dict(type='MomentumITCHead', queue_size=2048, temperature=0.07,
                  alpha=0.4),

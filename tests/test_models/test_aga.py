@@ -205,13 +205,29 @@ def test_aga_model_trains_with_agm_and_tem(tiny_cfg):
     assert grads and any(g.abs().sum() > 0 for g in grads)
 
 
-def test_text_editing_head_must_come_first(tiny_cfg):
+def test_text_editing_head_runs_first_whatever_the_config_order(tiny_cfg):
+    # mmengine saves configs with sorted keys: 'tem' comes last there
     cfg = tiny_cfg('configs/aga/aga_synth.py')
-    heads = dict(cfg.heads)
-    cfg.heads = dict(itc=heads['itc'], tem=heads['tem'], itm=heads['itm'],
-                     mlm=heads['mlm'])
-    with pytest.raises(ValueError, match='put it first'):
-        MODELS.build(cfg)
+    cfg.heads = dict(sorted(dict(cfg.heads).items()))
+    model = MODELS.build(cfg)
+    assert list(model.heads)[-1] == 'tem'
+    assert [name for name, _ in model.ordered_heads()] == [
+        'tem', 'itc', 'itm', 'mlm']
+    model.heads.tem.prob = 1.0
+    seen = {}
+    itc_loss = model.heads.itc.loss
+
+    def spy(batch):
+        seen['ids'] = batch.text['input_ids'].clone()
+        return itc_loss(batch)
+
+    model.heads.itc.loss = spy
+    inputs = fusion_batch(model)
+    original = inputs['inputs']['text']['input_ids'].clone()
+    losses = model(**inputs, mode='loss')
+    # ITC read the enriched captions
+    assert int(losses['tem_replaced']) == int((seen['ids'] != original).sum())
+    assert int(losses['tem_replaced']) > 0
 
 
 def test_random_masking_masks_function_words_agm_does_not():

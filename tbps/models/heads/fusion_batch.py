@@ -43,9 +43,9 @@ What a head reads from the batch:
 ``cached(key, fn)``         ``fn()`` once per batch: heads share passes
                             through it (e.g. ITM logits, a masked pass)
 ``retext(input_ids)``       replace the captions (same shape) and re-encode
-                            them for the heads that follow; only a head
+                            them for the heads that follow; only for a head
                             with ``edits_text = True``, which the retriever
-                            requires to come first (AGA's TextEnricher)
+                            runs before the others (AGA's TextEnricher)
 ==========================  ================================================
 """
 from typing import Any, Callable, Dict, Optional, Tuple

@@ -30,8 +30,8 @@ class TextEnricher(nn.Module):
     keeps the original caption. Logged as ``tem_replaced``: the number of
     tokens replaced in the batch. It has no loss: its weight in
     ``loss_weights`` only switches it on (1) or off (0), e.g. from a start
-    epoch with :class:`LossStageHook`. It must be the first head
-    (``edits_text``).
+    epoch with :class:`LossStageHook`. The retriever runs it before the
+    other heads (``edits_text``).
 
     Args:
         tokenizer: The retriever's tokenizer (filled).

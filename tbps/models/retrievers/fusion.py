@@ -96,16 +96,6 @@ class FusionRetriever(BaseRetriever):
                 raise ValueError(f'Head {name!r} ({type(head).__name__}) '
                                  'needs momentum encoders; set '
                                  'model.momentum (e.g. 0.995).')
-        names = list(self.heads)
-        for i, name in enumerate(names):
-            if getattr(self.heads[name], 'edits_text', False) and any(
-                    not getattr(self.heads[n], 'edits_text', False)
-                    for n in names[:i]):
-                raise ValueError(
-                    f'Head {name!r} ({type(self.heads[name]).__name__}) '
-                    'changes the captions the other heads read: put it '
-                    f'first in model.heads (now {names}; use '
-                    'heads=dict(_delete_=True, ...) to reorder).')
         self.loss_weights = {k: 1.0 for k in self.heads}
         unknown = set(loss_weights or {}) - set(self.heads)
         if unknown:
@@ -272,13 +262,23 @@ class FusionRetriever(BaseRetriever):
             text['input_ids'], text['attention_mask'])[0]), dim=-1)
         return image, text
 
+    def ordered_heads(self) -> List[Tuple[str, nn.Module]]:
+        """``(name, head)`` in run order: heads that rewrite the captions
+        (``edits_text``, e.g. AGA's ``TextEnricher``) first, then the others
+        in config order. (Config order alone is not reliable: mmengine
+        writes the config it saves in the work dir with sorted keys.)"""
+        items = list(self.heads.items())
+        return [i for i in items if getattr(i[1], 'edits_text', False)] + \
+            [i for i in items if not getattr(i[1], 'edits_text', False)]
+
     def loss(self, inputs: dict, data_samples: List) -> Dict[str, torch.Tensor]:
-        """Every head with a non-zero weight, in config order, on one
-        :class:`FusionBatch`; losses scaled by ``loss_weights[NAME]``."""
+        """Every head with a non-zero weight, in :meth:`ordered_heads`
+        order, on one :class:`FusionBatch`; losses scaled by
+        ``loss_weights[NAME]``."""
         self.check_pairs(inputs)
         batch = FusionBatch(self, inputs, data_samples)
         losses = {}
-        for name, head in self.heads.items():
+        for name, head in self.ordered_heads():
             weight = float(self.loss_weights.get(name, 0.0))
             if not weight:
                 continue

@@ -1,0 +1,17 @@
+# AGA = ALBEF (ViT-B/16 + BERT, momentum ITC, ITM) + masked-word modelling
+# with attention-guided masking (AGM) + text enrichment (TEM). TEM runs
+# before the other heads: it rewrites the captions ITC and ITM read. The MLM head is named
+# 'mlm' so converted ALBEF checkpoints fill its BERT LM head.
+_base_ = ['./albef_vit_b16_bert.py']
+model = dict(heads=dict(
+    _delete_=True,
+    tem=dict(type='TextEnricher', mlm_head='mlm', prob=0.5),
+    itc=dict(type='MomentumITCHead', queue_size=65536, temperature=0.07,
+             alpha=0.4),
+    itm=dict(type='ITMHead'),
+    mlm=dict(type='MaskedTokenHead',
+             masker=dict(type='AttentionGuidedMasker', mask_ratio=0.15,
+                         layers=None, strategy='sample', temperature=1.0)),
+))
+# TEM from the second epoch (LossStageHook, see the method configs).
+tem_start_epoch = 1

@@ -1,0 +1,16 @@
+# AGA on ICFG-PEDES, initialised from ALBEF's COCO-retrieval checkpoint
+# converted with tools/model_converters/albef2tbps.py (as LAIP and ALBEF).
+_base_ = [
+    '../_base_/models/aga_vit_b16_bert.py',
+    '../_base_/datasets/icfg_pedes.py',
+    '../_base_/schedules/albef_finetune.py',
+    '../_base_/default_runtime.py',
+]
+train_dataloader = dict(batch_size=32)  # x 4 GPUs = 128; queue 65536 / 128
+custom_hooks = [
+    dict(type='LossStageHook', stages=[
+        dict(begin=0, loss_weights=dict(tem=0.0)),
+        dict(begin={{_base_.tem_start_epoch}}, loss_weights=dict(tem=1.0)),
+    ]),
+]
+load_from = 'checkpoints/albef_mscoco_tbps.pth'
