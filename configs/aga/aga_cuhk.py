@@ -7,10 +7,4 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 train_dataloader = dict(batch_size=32)  # x 4 GPUs = 128; queue 65536 / 128
-custom_hooks = [
-    dict(type='LossStageHook', stages=[
-        dict(begin=0, loss_weights=dict(tem=0.0)),
-        dict(begin={{_base_.tem_start_epoch}}, loss_weights=dict(tem=1.0)),
-    ]),
-]
 load_from = 'checkpoints/albef_mscoco_tbps.pth'

@@ -13,5 +13,10 @@ model = dict(heads=dict(
              masker=dict(type='AttentionGuidedMasker', mask_ratio=0.15,
                          layers=None, strategy='sample', temperature=1.0)),
 ))
-# TEM from the second epoch (LossStageHook, see the method configs).
-tem_start_epoch = 1
+# TEM from the second epoch, when the MLM head predicts better than chance.
+custom_hooks = [
+    dict(type='LossStageHook', stages=[
+        dict(begin=0, loss_weights=dict(tem=0.0)),
+        dict(begin=1, loss_weights=dict(tem=1.0)),
+    ]),
+]

@@ -9,7 +9,7 @@ from mmengine.logging import print_log
 from open_clip.modified_resnet import ModifiedResNet
 
 from tbps.registry import MODELS
-from tbps.models.utils.pos_embed import resize_clip_pos_embed, square_grid
+from tbps.models.utils.pos_embed import resize_square_pos_embed_on_load
 
 
 @MODELS.register_module()
@@ -95,18 +95,9 @@ class CLIPResNetEncoder(ModifiedResNet):
                   f'{self.clip_checkpoint}', logger='current')
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        key = prefix + 'attnpool.positional_embedding'
-        pos = state_dict.get(key)
-        own = self.attnpool.positional_embedding
-        if pos is not None and pos.shape != own.shape and pos.dim() == 2 \
-                and pos.shape[-1] == own.shape[-1]:
-            src_grid = square_grid(pos.shape[0] - 1)
-            if src_grid is not None:
-                state_dict[key] = resize_clip_pos_embed(pos, src_grid,
-                                                        self.grid)
-                print_log(f'Resized {key} from a {src_grid[0]}x{src_grid[1]}'
-                          f' to a {self.grid[0]}x{self.grid[1]} grid '
-                          '(bilinear).', logger='current')
+        resize_square_pos_embed_on_load(
+            state_dict, prefix + 'attnpool.positional_embedding',
+            self.attnpool.positional_embedding, self.grid)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, images: torch.Tensor) -> Tuple[torch.Tensor,

@@ -3,11 +3,10 @@ from typing import Sequence, Tuple
 
 import torch
 import torch.nn as nn
-from mmengine.logging import print_log
 from mmengine.model import BaseModule
 
 from tbps.registry import MODELS
-from tbps.models.utils.pos_embed import resize_clip_pos_embed, square_grid
+from tbps.models.utils.pos_embed import resize_square_pos_embed_on_load
 from .clip_text import LayerNormFP32, Transformer
 
 
@@ -84,20 +83,11 @@ class CLIPVisionEncoder(BaseModule):
         nn.init.normal_(self.positional_embedding, std=width**-0.5)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        key = prefix + 'positional_embedding'
-        pos = state_dict.get(key)
-        own = self.positional_embedding
-        if pos is not None and pos.shape != own.shape and pos.dim() == 2 \
-                and pos.shape[-1] == own.shape[-1]:
-            src_grid = square_grid(pos.shape[0] - 1)
-            if src_grid is not None:
-                state_dict[key] = resize_clip_pos_embed(
-                    pos, src_grid, self.patch_grid)
-                print_log(f'Resized {key} from a {src_grid[0]}x{src_grid[1]}'
-                          f' to a {self.patch_grid[0]}x{self.patch_grid[1]} '
-                          'patch grid (bilinear).', logger='current')
-            # A non-square source grid cannot be inferred from its length:
-            # the shape mismatch is reported by the caller.
+        # A non-square source grid cannot be inferred from its length: the
+        # shape mismatch is then reported by the caller.
+        resize_square_pos_embed_on_load(
+            state_dict, prefix + 'positional_embedding',
+            self.positional_embedding, self.patch_grid)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, images: torch.Tensor) -> Tuple[torch.Tensor,

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from tbps.registry import MODELS
 from tbps.models.utils import all_gather_no_grad
+from .utils import enqueue_fifo
 
 
 @MODELS.register_module()
@@ -86,24 +87,7 @@ class CrossModalMoCoLoss(nn.Module):
     @torch.no_grad()
     def enqueue(self, image_key, text_key, pids) -> None:
         """Write every rank's keys into the queues (FIFO)."""
-        if not self.queue_size:
-            return
-        images = all_gather_no_grad(image_key)
-        texts = all_gather_no_grad(text_key)
-        pids = all_gather_no_grad(pids)
-        batch = images.shape[0]
-        ptr = int(self.queue_ptr)
-        first = ptr == 0 and bool((self.pid_queue == -1).all())
-        if batch > self.queue_size or (first and self.queue_size % batch):
-            raise ValueError(
-                f'CrossModalMoCoLoss: queue_size {self.queue_size} must be '
-                f'divisible by the global batch size {batch} (batch per GPU '
-                'x GPUs); change model.moco.queue_size or the batch size.')
-        # Writes wrap around the end, so a short last batch of an epoch is
-        # queued too.
-        slots = (ptr + torch.arange(batch, device=images.device)) \
-            % self.queue_size
-        self.image_queue[:, slots] = images.t()
-        self.text_queue[:, slots] = texts.t()
-        self.pid_queue[slots] = pids
-        self.queue_ptr[0] = (ptr + batch) % self.queue_size
+        if self.queue_size:
+            enqueue_fifo((self.image_queue, self.text_queue),
+                         (image_key, text_key), self.pid_queue, pids,
+                         self.queue_ptr, 'model.moco.queue_size')

@@ -7,8 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from tbps.registry import MODELS
-from tbps.models.utils import all_gather_no_grad
-from .utils import pid_targets
+from .utils import enqueue_fifo, pid_targets
 
 
 @MODELS.register_module()
@@ -79,23 +78,6 @@ class MomentumITCLoss(nn.Module):
     @torch.no_grad()
     def enqueue(self, image_feat_m, text_feat_m, pids) -> None:
         """Write the momentum features of all ranks into the queues."""
-        images = all_gather_no_grad(image_feat_m)
-        texts = all_gather_no_grad(text_feat_m)
-        pids = all_gather_no_grad(pids)
-        batch = images.shape[0]
-        ptr = int(self.queue_ptr)
-        first = ptr == 0 and bool((self.pid_queue == -1).all())
-        if batch > self.queue_size or (first and
-                                       self.queue_size % batch != 0):
-            raise ValueError(
-                f'queue_size {self.queue_size} must be divisible by the '
-                f'global batch size {batch} (per-GPU batch x GPUs); change '
-                'model.heads.itc.queue_size or the batch size.')
-        # Writes wrap around the end, so a short last batch of an epoch
-        # (no drop_last) is queued too.
-        slots = (ptr + torch.arange(batch, device=images.device)) \
-            % self.queue_size
-        self.image_queue[:, slots] = images.t()
-        self.text_queue[:, slots] = texts.t()
-        self.pid_queue[slots] = pids
-        self.queue_ptr[0] = (ptr + batch) % self.queue_size
+        enqueue_fifo((self.image_queue, self.text_queue),
+                     (image_feat_m, text_feat_m), self.pid_queue, pids,
+                     self.queue_ptr, 'model.heads.itc.queue_size')

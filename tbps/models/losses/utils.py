@@ -1,6 +1,10 @@
 """Helpers shared by the alignment losses."""
+from typing import Sequence
+
 import torch
 import torch.nn.functional as F
+
+from tbps.models.utils import all_gather_no_grad
 
 TARGET_NORMS = ('l1', 'l2')
 
@@ -43,3 +47,35 @@ def diagonal_targets(local_size: int, global_size: int,
     offset = get_rank() * local_size if global_size != local_size else 0
     cols = torch.arange(local_size, device=device) + offset
     return torch.nn.functional.one_hot(cols, global_size).float()
+
+
+@torch.no_grad()
+def enqueue_fifo(queues: Sequence[torch.Tensor], keys: Sequence[torch.Tensor],
+                 pid_queue: torch.Tensor, pids: torch.Tensor,
+                 queue_ptr: torch.Tensor, config_key: str) -> None:
+    """Write every rank's keys into feature queues, first in first out.
+
+    Args:
+        queues: [D, K] buffers; keys: this rank's [B, D] features for each.
+        pid_queue: [K] identities (-1: never written); pids: [B].
+        queue_ptr: [1] next slot.
+        config_key (str): The config key of K, named in the error raised
+            when K is not a multiple of the global batch (checked on the
+            first write; later writes wrap around the end, so a short last
+            batch of an epoch is queued too).
+    """
+    gathered = [all_gather_no_grad(k) for k in keys]
+    pids = all_gather_no_grad(pids)
+    batch, size = pids.shape[0], pid_queue.shape[0]
+    ptr = int(queue_ptr)
+    first = ptr == 0 and bool((pid_queue == -1).all())
+    if batch > size or (first and size % batch):
+        raise ValueError(
+            f'queue_size {size} must be divisible by the global batch size '
+            f'{batch} (per-GPU batch x GPUs); change {config_key} or the '
+            'batch size.')
+    slots = (ptr + torch.arange(batch, device=pids.device)) % size
+    for queue, feats in zip(queues, gathered):
+        queue[:, slots] = feats.t()
+    pid_queue[slots] = pids
+    queue_ptr[0] = (ptr + batch) % size

@@ -6,7 +6,7 @@ from typing import Dict, Optional, Sequence
 import torch
 
 from tbps.registry import MODELS
-from .random_word_masker import (_rand, corrupt, random_token_ids,
+from .random_word_masker import (_rand, mask_chosen, random_token_ids,
                                  special_ids)
 
 STRATEGIES = ('sample', 'topk')
@@ -157,11 +157,5 @@ class AttentionGuidedMasker:
         chosen_words = (rank < count[:, None]) & is_word
         chosen = torch.gather(chosen_words, 1, word_ids.clamp(min=0)) \
             & (word_ids >= 0)
-        masked_ids = corrupt(input_ids, chosen, self.mask_token_id,
-                             self.random_ids, self.mask_token_ratio,
-                             self.random_token_ratio, generator)
-        labels = torch.where(chosen, input_ids,
-                             torch.full_like(input_ids, -100))
-        return dict(input_ids=input_ids, attention_mask=attention_mask,
-                    masked_ids=masked_ids, labels=labels,
-                    valid=chosen.any(dim=1), word_scores=scores)
+        return mask_chosen(self, input_ids, attention_mask, chosen,
+                           generator, word_scores=scores)

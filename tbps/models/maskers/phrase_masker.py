@@ -6,7 +6,7 @@ from typing import Dict, List, Optional, Sequence
 import torch
 
 from tbps.registry import MODELS
-from .random_word_masker import corrupt, random_token_ids
+from .random_word_masker import mask_chosen, random_token_ids
 
 #: Determiners, possessives and conjunctions a noun phrase may contain
 #: (see ``tbps.datasets.phrases.PHRASE_GRAMMAR``); never masked while the
@@ -214,12 +214,5 @@ class PhraseMasker:
         # Sub-tokens whose tokenizer word id lies in the chosen word's span.
         lo, hi = torch.tensor(spans, dtype=torch.long).view(-1, 2).unbind(1)
         chosen = (word_ids >= lo[:, None]) & (word_ids < hi[:, None])
-        masked_ids = corrupt(input_ids, chosen, self.mask_token_id,
-                             self.random_ids, self.mask_token_ratio,
-                             self.random_token_ratio, generator)
-        labels = torch.where(chosen, input_ids,
-                             torch.full_like(input_ids, -100))
-        return dict(input_ids=input_ids,
-                    attention_mask=enc['attention_mask'],
-                    masked_ids=masked_ids, labels=labels,
-                    valid=chosen.any(dim=1))
+        return mask_chosen(self, input_ids, enc['attention_mask'], chosen,
+                           generator)

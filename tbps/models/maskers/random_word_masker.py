@@ -49,6 +49,23 @@ def corrupt(input_ids: torch.Tensor, chosen: torch.Tensor, mask_token_id: int,
     return masked_ids
 
 
+def mask_chosen(masker, input_ids: torch.Tensor,
+                attention_mask: torch.Tensor, chosen: torch.Tensor,
+                generator: Optional[torch.Generator] = None, **extra
+                ) -> Dict[str, torch.Tensor]:
+    """The masker output for ``chosen`` [B, L] tokens: corrupted with the
+    masker's ``mask_token_id`` / ``random_ids`` and 80/10/10 ratios, labels
+    (original ids where chosen, -100 elsewhere) and ``valid`` rows, plus
+    ``extra`` fields."""
+    masked_ids = corrupt(input_ids, chosen, masker.mask_token_id,
+                         masker.random_ids, masker.mask_token_ratio,
+                         masker.random_token_ratio, generator)
+    labels = torch.where(chosen, input_ids, torch.full_like(input_ids, -100))
+    return dict(input_ids=input_ids, attention_mask=attention_mask,
+                masked_ids=masked_ids, labels=labels,
+                valid=chosen.any(dim=1), **extra)
+
+
 @MODELS.register_module()
 class RandomWordMasker:
     """Choose text tokens at random and corrupt them (Devlin et al., 2019).
@@ -143,13 +160,7 @@ class RandomWordMasker:
             rank = scores.masked_fill(~chosen, 2.0).argsort(1).argsort(1)
             chosen &= rank < self.max_masks
 
-        masked_ids = corrupt(input_ids, chosen, self.mask_token_id,
-                             self.random_ids, self.mask_token_ratio,
-                             self.random_token_ratio, generator)
-        labels = torch.where(chosen, input_ids,
-                             torch.full_like(input_ids, -100))
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        return dict(input_ids=input_ids, attention_mask=attention_mask,
-                    masked_ids=masked_ids, labels=labels,
-                    valid=chosen.any(dim=1))
+        return mask_chosen(self, input_ids, attention_mask, chosen,
+                           generator)

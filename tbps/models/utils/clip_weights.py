@@ -11,21 +11,29 @@ from mmengine.logging import print_log
 from tbps.utils.fileio import sha256_of, torch_save_atomic
 
 
-def load_clip_state_dict(src: str) -> Dict[str, torch.Tensor]:
-    """The state dict of an OpenAI-format CLIP checkpoint: a local file
-    (TorchScript release or state dict), a URL (downloaded and hash-checked
-    into tbps's cache) or a model-zoo name such as ``clip_rn50_openai``."""
-    from tbps.converters.clip import load_openai_clip, unwrap_clip_checkpoint
+def resolve_clip_file(src: str, what: str = 'CLIP checkpoint'):
+    """``(local path, trusted)`` of an OpenAI-format CLIP file given as a
+    path, a URL (downloaded once into tbps's cache, hash-checked) or a zoo
+    name; a missing one is an error naming the zoo entries."""
     from tbps.converters.utils import resolve_source
     try:
-        path, trusted = resolve_source(src, log=lambda msg: print_log(
+        return resolve_source(src, log=lambda msg: print_log(
             msg, logger='current'))
     except FileNotFoundError as err:
         raise FileNotFoundError(
-            f'CLIP checkpoint {src!r} not found: give a local OpenAI-format '
-            'CLIP file, its URL, or a model-zoo name (clip_rn50_openai, '
-            'clip_vit-b32_openai, ...: tbps.apis.list_models("clip") lists '
-            'them).') from err
+            f'{what} {src!r} not found: give an OpenAI-format CLIP file '
+            '(the TorchScript release or a state dict; no conversion '
+            'needed), its URL, or a model-zoo name such as '
+            'clip_vit-b32_openai (TextReID\'s word vectors) or '
+            'clip_rn50_openai; tbps.apis.list_models("clip*") lists '
+            'them.') from err
+
+
+def load_clip_state_dict(src: str) -> Dict[str, torch.Tensor]:
+    """The state dict of an OpenAI-format CLIP checkpoint (path, URL or
+    zoo name, see :func:`resolve_clip_file`)."""
+    from tbps.converters.clip import load_openai_clip, unwrap_clip_checkpoint
+    path, trusted = resolve_clip_file(src)
     checkpoint, _ = load_openai_clip(path, trusted=trusted)
     return unwrap_clip_checkpoint(checkpoint)
 
@@ -86,17 +94,8 @@ def clip_word_vectors(clip_checkpoint: str, words: Sequence[str],
     from there next time; a different file or vocabulary gives another
     name, so a cache is never used for the wrong weights or words.
     """
-    from tbps.converters.utils import resolve_source
-    try:
-        path, _ = resolve_source(clip_checkpoint, log=lambda msg: print_log(
-            msg, logger='current'))
-    except FileNotFoundError as err:
-        raise FileNotFoundError(
-            f'model.text_encoder.clip_checkpoint {clip_checkpoint!r} not '
-            'found: give an OpenAI-format CLIP file (TorchScript release or '
-            'state dict), its URL or a zoo name (clip_vit-b32_openai, as '
-            'TextReID, or clip_rn50_openai). Converting is not needed: the '
-            'file is read as OpenAI released it.') from err
+    path, _ = resolve_clip_file(clip_checkpoint,
+                                'model.text_encoder.clip_checkpoint')
     vocab_hash = hashlib.sha256('\n'.join(words).encode()).hexdigest()[:12]
     name = f'clip_words_{sha256_of(path)[:12]}_{vocab_hash}.pth'
     cache = osp.join(cache_dir or osp.dirname(osp.abspath(path)), name)
@@ -106,7 +105,8 @@ def clip_word_vectors(clip_checkpoint: str, words: Sequence[str],
             return vectors
     print_log(f'Computing CLIP word vectors of {len(words)} words from '
               f'{path} (once; cached as {cache})', logger='current')
-    vectors = compute_clip_word_vectors(load_clip_state_dict(path), words)
+    vectors = compute_clip_word_vectors(
+        load_clip_state_dict(clip_checkpoint), words)
     os.makedirs(osp.dirname(cache), exist_ok=True)
     torch_save_atomic(vectors, cache)
     return vectors

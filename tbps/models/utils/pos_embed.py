@@ -40,3 +40,24 @@ def resize_clip_pos_embed(pos: torch.Tensor, src_grid: Sequence[int],
     out = resize_pos_embed(pos if batched else pos[None], src_grid, dst_grid,
                            mode=mode, num_extra_tokens=num_extra_tokens)
     return out if batched else out[0]
+
+
+def resize_square_pos_embed_on_load(state_dict: dict, key: str,
+                                    own: torch.Tensor,
+                                    dst_grid: Sequence[int]) -> None:
+    """In a state dict being loaded: resize ``state_dict[key]`` ([1 + g*g,
+    C], a square grid after one extra token) to ``own``'s ``dst_grid``
+    when the shapes differ (a checkpoint made at another input size). A
+    non-square source is left for the loader to report."""
+    from mmengine.logging import print_log
+    pos = state_dict.get(key)
+    if pos is None or pos.shape == own.shape or pos.dim() != 2 \
+            or pos.shape[-1] != own.shape[-1]:
+        return
+    src_grid = square_grid(pos.shape[0] - 1)
+    if src_grid is None:
+        return
+    state_dict[key] = resize_clip_pos_embed(pos, src_grid, dst_grid)
+    print_log(f'Resized {key} from a {src_grid[0]}x{src_grid[1]} to a '
+              f'{dst_grid[0]}x{dst_grid[1]} grid (bilinear).',
+              logger='current')
