@@ -1,9 +1,20 @@
-"""Generate SynthPEDES and optionally save a grid of samples.
+"""Generate SynthPEDES and optionally save a grid of samples, or
+(``--preset mals``) a MALS-format pre-training corpus of other people.
 
-Example::
+Examples::
 
     python tools/dataset_converters/make_synth_pedes.py \
         --out-dir data/synth_pedes --seed 0 --grid docs/synth_pedes_samples.png
+    python tools/dataset_converters/make_synth_pedes.py --preset mals \
+        [--out-dir data/synth_mals] [--num-ids 2000] [--views-per-id 2]
+
+The MALS preset writes ``gene_attrs/synth_mals.json`` (MALS's fields:
+image, caption, image_id, 27-value label; one caption per image) and
+``gene_crop/synth/*.jpg``; its people differ in at least two described
+factors from every identity of the SynthPEDES given by ``--seed``,
+``--num-{train,val,test}-ids`` and ``--near-duplicate-share`` (default:
+the one the ``*_synth`` configs use), and from each other. The corpus
+itself is drawn with ``--mals-seed``.
 """
 import argparse
 import json
@@ -18,12 +29,22 @@ from PIL import Image, ImageDraw, ImageFont
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--out-dir', default='data/synth_pedes')
+    p.add_argument('--preset', choices=('synth_pedes', 'mals'),
+                   default='synth_pedes')
+    p.add_argument('--out-dir', default=None,
+                   help='default data/synth_pedes (data/synth_mals for '
+                   '--preset mals)')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--num-train-ids', type=int, default=500)
     p.add_argument('--num-val-ids', type=int, default=100)
     p.add_argument('--num-test-ids', type=int, default=100)
-    p.add_argument('--views-per-id', type=int, default=4)
+    p.add_argument('--num-ids', type=int, default=2000,
+                   help='--preset mals: people in the corpus')
+    p.add_argument('--mals-seed', type=int, default=0,
+                   help='--preset mals: seed of the corpus')
+    p.add_argument('--views-per-id', type=int, default=None,
+                   help='images per identity (default 4; 2 for --preset '
+                   'mals)')
     p.add_argument('--captions-per-image', type=int, default=2)
     p.add_argument('--image-size', type=int, nargs=2, default=(128, 64),
                    metavar=('H', 'W'))
@@ -121,8 +142,31 @@ def save_grid(data_root, path, n_rows=6, max_views=4, text_width=440):
     return path
 
 
+def main_mals(args):
+    from tbps.datasets.synth import make_synth_mals
+    out_dir = args.out_dir or 'data/synth_mals'
+    start = time.time()
+    make_synth_mals(
+        out_dir, seed=args.mals_seed, num_ids=args.num_ids,
+        views_per_id=args.views_per_id or 2, image_size=args.image_size,
+        exclude_synth_pedes=dict(
+            seed=args.seed, num_train_ids=args.num_train_ids,
+            num_val_ids=args.num_val_ids, num_test_ids=args.num_test_ids,
+            near_duplicate_share=args.near_duplicate_share),
+        num_workers=args.workers, image_format=args.image_format,
+        overwrite=args.overwrite)
+    with open(osp.join(out_dir, 'meta.json'), encoding='utf-8') as f:
+        stats = json.load(f)['stats']
+    print(f'Generated {out_dir} in {time.time() - start:.1f} s: '
+          f'{stats["ids"]} people, {stats["images"]} images (MALS format)')
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.preset == 'mals':
+        return main_mals(args)
+    args.out_dir = args.out_dir or 'data/synth_pedes'
+    args.views_per_id = args.views_per_id or 4
     from tbps.datasets.synth import make_synth_pedes
     cfg = dict(seed=args.seed, num_train_ids=args.num_train_ids,
                num_val_ids=args.num_val_ids, num_test_ids=args.num_test_ids,

@@ -3,7 +3,8 @@
 Identities are assignments of visible attributes (:mod:`.attributes`),
 rendered as pedestrian-like figures (:mod:`.render`) and described by a
 caption grammar (:mod:`.captions`); :func:`make_synth_pedes` writes them in
-CUHK-PEDES layout. ``VOCAB_FILE`` is a WordPiece vocabulary covering every
+CUHK-PEDES layout, and :func:`make_synth_mals` a MALS-format pre-training
+corpus of other people. ``VOCAB_FILE`` is a WordPiece vocabulary covering every
 word the grammar can emit (regenerate it with
 ``python -m tbps.datasets.synth.captions --write-vocab``).
 
@@ -18,9 +19,10 @@ from .attributes import FACTORS, MALS_ATTRIBUTES
 VOCAB_FILE = osp.join(osp.dirname(osp.abspath(__file__)), 'vocab.txt')
 
 _LAZY = dict(make_synth_pedes='generate', GENERATOR_VERSION='generate',
+             make_synth_mals='mals_corpus',
              grammar_vocabulary='captions', make_caption='captions')
 
-__all__ = ['make_synth_pedes', 'VOCAB_FILE', 'MALS_ATTRIBUTES', 'FACTORS',
+__all__ = ['make_synth_pedes', 'make_synth_mals', 'VOCAB_FILE', 'MALS_ATTRIBUTES', 'FACTORS',
            'grammar_vocabulary', 'make_caption', 'GENERATOR_VERSION']
 
 
