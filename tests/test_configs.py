@@ -97,13 +97,27 @@ def test_config_builds_model(config):
     assert cfg.default_hooks.checkpoint.save_best == 'R1'
 
 
+TINY_MALS = dict(num_ids=6, views_per_id=1, num_workers=1)
+
+
+@pytest.fixture(scope='module')
+def synth_mals_root(tmp_path_factory):
+    from tbps.datasets.synth import make_synth_mals
+    root = str(tmp_path_factory.mktemp('mals') / 'synth_mals')
+    return make_synth_mals(root, **TINY_MALS)
+
+
 @pytest.mark.parametrize('config', CONFIGS)
-def test_config_builds_datasets(config, fake_roots, tiny_synth_root):
+def test_config_builds_datasets(config, fake_roots, tiny_synth_root,
+                                synth_mals_root):
     cfg = load(config)
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         ds_cfg = cfg[loader].dataset
         assert 'data_root' in ds_cfg, f'{config}: {loader} lacks data_root'
         ds_cfg.data_root = fake_roots.get(ds_cfg.type, tiny_synth_root)
+        if ds_cfg.type == 'SynthMALS':
+            ds_cfg.data_root = synth_mals_root
+            ds_cfg.generate_cfg = TINY_MALS
         if ds_cfg.type == 'ICFGPEDES':
             ds_cfg.val_ids = 1
         dataset = DATASETS.build(ds_cfg)

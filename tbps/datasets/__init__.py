@@ -4,9 +4,11 @@ from .icfg_pedes import ICFGPEDES
 from .mals import MALS
 from .rstp_reid import RSTPReid
 from .samplers import IdentityBalancedSampler
+from .synth_mals import SynthMALS
 from .synth_pedes import SynthPEDES
 
 __all__ = [
     'AnnotationError', 'TextImageDataset', 'CUHKPEDES', 'ICFGPEDES',
-    'RSTPReid', 'MALS', 'IdentityBalancedSampler', 'SynthPEDES'
+    'RSTPReid', 'MALS', 'IdentityBalancedSampler', 'SynthPEDES',
+    'SynthMALS'
 ]

@@ -79,48 +79,71 @@ class SynthPEDES(CUHKPEDES):
                 f'seed={self.generate_cfg["seed"]}; pass the seed once.')
 
     def _ensure_data(self, data_root: str, generate: bool):
-        ann = osp.join(data_root, 'reid_raw.json')
-        if not osp.isfile(ann):
-            if not generate:
-                raise FileNotFoundError(
-                    f'SynthPEDES: {ann!r} not found and generate=False. Run '
-                    'tools/dataset_converters/make_synth_pedes.py --out-dir '
-                    f'{data_root} or set generate=True.')
-            with FileLock(osp.normpath(osp.abspath(data_root)) + '.lock'):
-                if not osp.isfile(ann):  # another process may have done it
-                    self._generate(data_root)
-        self._check_meta(data_root)
+        ensure_generated(
+            'SynthPEDES', data_root, 'reid_raw.json', generate,
+            lambda: make_synth_pedes_logged(data_root, dict(
+                self.generate_cfg, seed=self.seed)),
+            f'tools/dataset_converters/make_synth_pedes.py --out-dir '
+            f'{data_root}')
+        check_generated_meta('SynthPEDES', data_root, self.seed,
+                             self.generate_cfg)
 
-    def _generate(self, data_root: str):
-        from .synth.generate import make_synth_pedes
-        cfg = dict(self.generate_cfg, seed=self.seed)
-        print_log(f'SynthPEDES: generating {data_root} ({cfg}) ...',
-                  logger='current')
-        start = time.time()
-        make_synth_pedes(data_root, **cfg)
-        print_log(f'SynthPEDES: generated {data_root} in '
-                  f'{time.time() - start:.1f} s.', logger='current')
 
-    def _check_meta(self, data_root: str):
-        meta_file = osp.join(data_root, 'meta.json')
-        if not osp.isfile(meta_file):
-            print_log(f'SynthPEDES: {meta_file} not found; cannot check the '
-                      'seed and generate_cfg of the data.', logger='current')
-            return
-        with open(meta_file, encoding='utf-8') as f:
-            meta = json.load(f)
-        have = dict(meta.get('generate_cfg', {}), seed=meta.get('seed'))
-        want = {k: v for k, v in self.generate_cfg.items()
-                if k not in RUNTIME_KEYS}
-        want['seed'] = self.seed
-        diff = {k: (have.get(k), _normalise(v)) for k, v in want.items()
-                if have.get(k) != _normalise(v)}
-        if diff:
-            lines = ', '.join(f'{k}: {a!r} in the file vs {b!r} requested'
-                              for k, (a, b) in sorted(diff.items()))
-            raise ValueError(
-                f'SynthPEDES: {meta_file} does not match the requested '
-                f'settings ({lines}). Use another data_root, delete '
-                f'{data_root} to regenerate it, or request its settings '
-                f'(file: seed={have["seed"]!r}, generate_cfg='
-                f'{meta.get("generate_cfg")!r}).')
+def make_synth_pedes_logged(data_root: str, cfg: dict):
+    from .synth.generate import make_synth_pedes
+    generate_logged('SynthPEDES', data_root, cfg, make_synth_pedes)
+
+
+def generate_logged(name: str, data_root: str, cfg: dict, fn):
+    """``fn(data_root, **cfg)`` with a log line before and after."""
+    print_log(f'{name}: generating {data_root} ({cfg}) ...',
+              logger='current')
+    start = time.time()
+    fn(data_root, **cfg)
+    print_log(f'{name}: generated {data_root} in '
+              f'{time.time() - start:.1f} s.', logger='current')
+
+
+def ensure_generated(name: str, data_root: str, marker: str, generate: bool,
+                     generate_fn, command: str) -> None:
+    """Generate a synthetic dataset into ``data_root`` unless its
+    ``marker`` file exists. Concurrent processes (dataloader workers,
+    distributed ranks) serialise on ``<data_root>.lock``: one generates,
+    the others wait and then read."""
+    path = osp.join(data_root, marker)
+    if osp.isfile(path):
+        return
+    if not generate:
+        raise FileNotFoundError(
+            f'{name}: {path!r} not found and generate=False. Run {command} '
+            'or set generate=True.')
+    with FileLock(osp.normpath(osp.abspath(data_root)) + '.lock'):
+        if not osp.isfile(path):  # another process may have done it
+            generate_fn()
+
+
+def check_generated_meta(name: str, data_root: str, seed: int,
+                         generate_cfg: dict) -> None:
+    """The data's ``meta.json`` must match ``seed`` and every key given in
+    ``generate_cfg`` (keys not given accept whatever was generated)."""
+    meta_file = osp.join(data_root, 'meta.json')
+    if not osp.isfile(meta_file):
+        print_log(f'{name}: {meta_file} not found; cannot check the seed '
+                  'and generate_cfg of the data.', logger='current')
+        return
+    with open(meta_file, encoding='utf-8') as f:
+        meta = json.load(f)
+    have = dict(meta.get('generate_cfg', {}), seed=meta.get('seed'))
+    want = {k: v for k, v in generate_cfg.items() if k not in RUNTIME_KEYS}
+    want['seed'] = seed
+    diff = {k: (have.get(k), _normalise(v)) for k, v in want.items()
+            if have.get(k) != _normalise(v)}
+    if diff:
+        lines = ', '.join(f'{k}: {a!r} in the file vs {b!r} requested'
+                          for k, (a, b) in sorted(diff.items()))
+        raise ValueError(
+            f'{name}: {meta_file} does not match the requested settings '
+            f'({lines}). Use another data_root, delete {data_root} to '
+            f'regenerate it, or request its settings (file: '
+            f'seed={have["seed"]!r}, generate_cfg='
+            f'{meta.get("generate_cfg")!r}).')

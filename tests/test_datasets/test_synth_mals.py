@@ -78,3 +78,19 @@ def test_tool_preset(tmp_path, run_script):
                       '--num-ids', '5', '--workers', '1'])
     assert '5 people, 10 images (MALS format)' in log
     assert len(read(out / 'gene_attrs' / 'synth_mals.json')) == 10
+
+
+def test_synth_mals_dataset_generates_on_first_use_and_checks_settings(
+        tmp_path):
+    root = str(tmp_path / 'corpus')
+    cfg = dict(type='SynthMALS', data_root=root, split='train', pipeline=[],
+               generate_cfg=dict(num_ids=6, views_per_id=1, num_workers=1))
+    dataset = DATASETS.build(cfg)
+    assert len(dataset) == 6 and osp.isfile(osp.join(
+        root, 'gene_attrs', 'synth_mals.json'))
+    assert len(DATASETS.build(cfg)) == 6  # read, not regenerated
+    with pytest.raises(ValueError, match='does not match'):
+        DATASETS.build(dict(cfg, generate_cfg=dict(num_ids=7)))
+    with pytest.raises(FileNotFoundError, match='--preset mals'):
+        DATASETS.build(dict(cfg, data_root=str(tmp_path / 'x'),
+                            generate=False))
