@@ -26,3 +26,8 @@ model = dict(
     rerank=dict(k=32),  # of 400 test images (CUHK-PEDES: 128 of 3074)
 )
 default_hooks = dict(logger=dict(interval=20))
+# ALBEF's weight-decay exemptions: biases, LayerNorm weights, temperatures
+optim_wrapper = dict(paramwise_cfg=dict(
+    bias_decay_mult=0.0, norm_decay_mult=0.0,
+    custom_keys={'temperature': dict(decay_mult=0.0)},
+    bypass_duplicate=True))  # the MLM decoder bias is tied to its head's

@@ -3,9 +3,16 @@
 max_epochs = 30
 warmup_epochs = 1
 
+# As ALBEF's optimizer: no weight decay on biases, LayerNorm weights and
+# the learnable temperatures (AdamW would pull log-temperature to 0).
+albef_paramwise_cfg = dict(
+    bias_decay_mult=0.0, norm_decay_mult=0.0,
+    custom_keys={'temperature': dict(decay_mult=0.0)},
+    bypass_duplicate=True)  # the MLM decoder bias is tied to its head's
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=1e-5, weight_decay=0.02),
+    paramwise_cfg=albef_paramwise_cfg,
     clip_grad=None,
 )
 param_scheduler = [

@@ -23,6 +23,12 @@ class MomentumITCHead(nn.Module):
             global batch size.
         temperature (float): Initial learnable temperature (0.07).
         alpha (float): Distillation weight (0.4).
+        alpha_warmup_epochs (float): The weight rises linearly from 0 to
+            ``alpha`` over this many training epochs, as ALBEF's
+            ``alpha * min(1, i / len(data_loader))`` in the first epoch
+            (1); 0 uses ``alpha`` from the first step. Read from the
+            runner's iteration counter (so resuming continues the ramp);
+            outside a runner, ``alpha``.
         loss_name (str): Key of the returned loss.
     """
 
@@ -30,12 +36,28 @@ class MomentumITCHead(nn.Module):
 
     def __init__(self, embed_dim: int, queue_size: int = 65536,
                  temperature: float = 0.07, alpha: float = 0.4,
+                 alpha_warmup_epochs: float = 1.0,
                  loss_name: str = 'loss_itc'):
         super().__init__()
         self.loss_module = MODELS.build(dict(
             type='MomentumITCLoss', embed_dim=embed_dim,
             queue_size=queue_size, temperature=temperature, alpha=alpha))
+        self.alpha = alpha
+        self.alpha_warmup_epochs = alpha_warmup_epochs
         self.loss_name = loss_name
+
+    def current_alpha(self) -> float:
+        """The distillation weight of this training step."""
+        if not self.alpha_warmup_epochs:
+            return self.alpha
+        from mmengine.logging import MessageHub
+        hub = MessageHub.get_current_instance()
+        step, max_iters, max_epochs = (hub.get_info(k) for k in (
+            'iter', 'max_iters', 'max_epochs'))
+        if step is None or not max_iters or not max_epochs:
+            return self.alpha
+        ramp = self.alpha_warmup_epochs * max_iters / max_epochs
+        return self.alpha * min(1.0, step / ramp)
 
     @property
     def temperature(self) -> torch.Tensor:
@@ -46,7 +68,8 @@ class MomentumITCHead(nn.Module):
     def loss(self, batch) -> Dict[str, torch.Tensor]:
         image_m, text_m = batch.momentum_embeds()
         loss = self.loss_module(batch.image_embed, batch.text_embed,
-                                image_m, text_m, batch.pids)
+                                image_m, text_m, batch.pids,
+                                alpha=self.current_alpha())
         self.loss_module.enqueue(image_m, text_m, batch.pids)
         return {self.loss_name: loss}
 

@@ -1,6 +1,7 @@
 """ALBEF's image-text contrastive loss with momentum encoders, feature
 queues and momentum distillation."""
 import math
+from typing import Optional
 
 import torch
 import torch.nn as nn
@@ -57,8 +58,10 @@ class MomentumITCLoss(nn.Module):
                                           max=0.0).exp()
 
     def forward(self, image_feat, text_feat, image_feat_m, text_feat_m,
-                pids) -> torch.Tensor:
-        """All features [B, D] unit norm; pids [B]. Returns the loss."""
+                pids, alpha: Optional[float] = None) -> torch.Tensor:
+        """All features [B, D] unit norm; pids [B]; ``alpha`` overrides
+        the distillation weight (a warm-up). Returns the loss."""
+        alpha = self.alpha if alpha is None else alpha
         tau = self.temperature
         all_images_m = torch.cat([image_feat_m, self.image_queue.t()])
         all_texts_m = torch.cat([text_feat_m, self.text_queue.t()])
@@ -67,8 +70,8 @@ class MomentumITCLoss(nn.Module):
         with torch.no_grad():
             soft_i2t = (image_feat_m @ all_texts_m.t() / tau).softmax(dim=1)
             soft_t2i = (text_feat_m @ all_images_m.t() / tau).softmax(dim=1)
-            y_i2t = self.alpha * soft_i2t + (1 - self.alpha) * targets
-            y_t2i = self.alpha * soft_t2i + (1 - self.alpha) * targets
+            y_i2t = alpha * soft_i2t + (1 - alpha) * targets
+            y_t2i = alpha * soft_t2i + (1 - alpha) * targets
         logp_i2t = F.log_softmax(image_feat @ all_texts_m.t() / tau, dim=1)
         logp_t2i = F.log_softmax(text_feat @ all_images_m.t() / tau, dim=1)
         loss = -((y_i2t * logp_i2t).sum(1).mean() +

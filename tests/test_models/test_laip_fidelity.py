@@ -1,0 +1,73 @@
+"""LAIP / ALBEF details faithful to the papers' code (the LAIP fidelity
+issue): distillation warm-up, weight-decay exemptions, ..."""
+import pytest
+import torch
+from mmengine.logging import MessageHub
+
+from tbps.models.heads import MomentumITCHead
+
+
+@pytest.fixture
+def runtime_info():
+    """Set the runner's iteration info; restored afterwards."""
+    hub = MessageHub.get_current_instance()
+    keys = ('iter', 'max_iters', 'max_epochs')
+    saved = {k: hub.get_info(k) for k in keys}
+
+    def set_info(**info):
+        for key, value in info.items():
+            hub.update_info(key, value)
+
+    yield set_info
+    for key, value in saved.items():
+        hub.runtime_info.pop(key, None)
+        if value is not None:
+            hub.update_info(key, value)
+
+
+def test_distillation_weight_ramps_over_the_first_epoch(runtime_info):
+    head = MomentumITCHead(embed_dim=8, queue_size=16, alpha=0.4)
+    # 10 epochs of 50 iterations: ALBEF's alpha * min(1, i / 50)
+    for step, expected in ((0, 0.0), (25, 0.2), (49, 0.4 * 49 / 50),
+                           (50, 0.4), (400, 0.4)):
+        runtime_info(iter=step, max_iters=500, max_epochs=10)
+        assert head.current_alpha() == pytest.approx(expected)
+    off = MomentumITCHead(embed_dim=8, queue_size=16, alpha=0.4,
+                          alpha_warmup_epochs=0)
+    runtime_info(iter=0, max_iters=500, max_epochs=10)
+    assert off.current_alpha() == 0.4
+
+
+def test_the_loss_uses_the_weight_it_is_given():
+    from tbps.models.losses import MomentumITCLoss
+    torch.manual_seed(0)
+    loss = MomentumITCLoss(embed_dim=8, queue_size=16, alpha=0.4)
+    feats = [torch.nn.functional.normalize(torch.randn(4, 8), dim=1)
+             for _ in range(4)]
+    pids = torch.arange(4)
+    a = loss(*feats, pids)
+    assert torch.equal(loss(*feats, pids, alpha=0.4), a)
+    assert not torch.equal(loss(*feats, pids, alpha=0.0), a)
+
+
+@pytest.mark.parametrize('config', ['configs/laip/laip_synth.py',
+                                    'configs/laip/laip_cuhk.py'])
+def test_no_weight_decay_on_biases_norms_and_temperatures(config, tiny_cfg):
+    from mmengine.config import Config
+    from mmengine.optim import build_optim_wrapper
+    from tbps.registry import MODELS
+    cfg = Config.fromfile(config)
+    model = MODELS.build(tiny_cfg('configs/laip/laip_synth.py'))
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    decay = {}
+    names = {id(p): n for n, p in model.named_parameters()}
+    for group in wrapper.optimizer.param_groups:
+        for p in group['params']:
+            decay[names[id(p)]] = group['weight_decay']
+    base = cfg.optim_wrapper.optimizer.weight_decay
+    assert decay['heads.itc.loss_module.log_temperature'] == 0
+    assert decay['heads.local.loss_module.log_inv_temperature'] == 0
+    assert decay['text_encoder.bert.encoder.layer.0.attention.output.'
+                 'LayerNorm.weight'] == 0
+    assert decay['image_proj.proj.bias'] == 0
+    assert decay['image_proj.proj.weight'] == base > 0
