@@ -57,7 +57,8 @@ def inputs(model, seed=0):
 
 
 @torch.no_grad()
-def naive_logits(model, text, image_tokens, candidates):
+def naive_logits(model, text, image_tokens, candidates,
+                 pair=lambda logits: logits[:, 1]):
     """ALBEF's loop: per query, its candidates in one fusion pass over the
     full image tokens (keys/values computed per pair), no padding."""
     out = torch.empty(candidates.shape)
@@ -69,7 +70,7 @@ def naive_logits(model, text, image_tokens, candidates):
         k = idx.numel()
         fused, _ = model.fusion_encoder(tokens.expand(k, -1, -1),
                                         mask.expand(k, -1), image_tokens[idx])
-        out[i] = model.heads.itm(fused[:, 0])[:, 1]
+        out[i] = pair(model.heads.itm(fused[:, 0]))
     return out
 
 
@@ -212,3 +213,29 @@ def test_half_precision_tokens_from_an_amp_evaluation():
     half = image_tokens.half()
     close(model.rerank(similarity, text, list(half)),
           model.rerank(similarity, text, half.float()))
+
+
+def test_pair_score_options_logit_difference_and_probability():
+    """'diff' and 'prob' rank the candidates alike; 'logit' (ALBEF) can
+    differ, since the 2-way cross-entropy never trains l1 alone."""
+    from tbps.evaluation.functional.rerank import PAIR_SCORES
+    logits = torch.tensor([[5.0, 6.0], [-3.0, 1.0], [0.0, 2.0]])
+    assert PAIR_SCORES['logit'](logits).tolist() == [6.0, 1.0, 2.0]
+    assert PAIR_SCORES['diff'](logits).tolist() == [1.0, 4.0, 2.0]
+    prob = PAIR_SCORES['prob'](logits)
+    torch.testing.assert_close(prob, torch.sigmoid(torch.tensor([1.0, 4.0,
+                                                                 2.0])))
+    assert prob.argsort().tolist() == PAIR_SCORES['diff'](logits).argsort() \
+        .tolist() != PAIR_SCORES['logit'](logits).argsort().tolist()
+
+
+def test_retriever_ranks_by_the_configured_pair_score():
+    model = build(pair_score='diff')
+    similarity, text, image_tokens = inputs(model)
+    got = model.rerank(similarity, text, image_tokens)
+    _, cand = topk_candidates(similarity, 5)
+    diff = naive_logits(model, text, image_tokens, cand,
+                        pair=lambda l: l[:, 1] - l[:, 0])
+    close(got, torch.full(similarity.shape, -100.0).scatter_(1, cand, diff))
+    with pytest.raises(ValueError, match='pair_score'):
+        build(pair_score='softmax')

@@ -29,9 +29,19 @@ from mmengine.utils import ProgressBar
 
 ImageTokens = Union[torch.Tensor, Sequence[torch.Tensor]]
 SCORES = ('itm', 'itm+sim')
+# How a pair's two ITM logits [no match, match] become its score: the
+# match logit (ALBEF), the logit difference, or the match probability
+# softmax(l)[1] = sigmoid(l1 - l0) (ranks as the difference). The 2-way
+# cross-entropy only trains l1 - l0, so the match logit alone also carries
+# a direction training never constrains.
+PAIR_SCORES = dict(
+    logit=lambda logits: logits[:, 1],
+    diff=lambda logits: logits[:, 1] - logits[:, 0],
+    prob=lambda logits: logits.softmax(dim=-1)[:, 1])
 # ``FusionRetriever(rerank=...)`` keys; see that class.
 RERANK_DEFAULTS = dict(k=128, batch_size=256, image_chunk=16, score='itm',
-                       fill=-100.0, sim_weight=0.002, head='itm')
+                       fill=-100.0, sim_weight=0.002, head='itm',
+                       pair_score='logit')
 
 
 def check_rerank_cfg(cfg: dict) -> None:
@@ -43,6 +53,9 @@ def check_rerank_cfg(cfg: dict) -> None:
     if cfg['score'] not in SCORES:
         raise ValueError(f"rerank score must be one of {SCORES}, got "
                          f"{cfg['score']!r}")
+    if cfg['pair_score'] not in PAIR_SCORES:
+        raise ValueError(f'rerank pair_score must be one of '
+                         f"{tuple(PAIR_SCORES)}, got {cfg['pair_score']!r}")
     if cfg['k'] is None or int(cfg['k']) < 0:
         raise ValueError(f"rerank k must be >= 0 (0 = off), got {cfg['k']}")
     for key in ('batch_size', 'image_chunk'):
@@ -76,8 +89,9 @@ def itm_logits_of_candidates(fusion_encoder, itm_head,
                              candidates: torch.Tensor,
                              batch_size: int = 256,
                              image_chunk: int = 16,
-                             progress: bool = False) -> torch.Tensor:
-    """ITM positive logit of every (query, candidate image) pair.
+                             progress: bool = False,
+                             pair_score: str = 'logit') -> torch.Tensor:
+    """ITM score of every (query, candidate image) pair.
 
     Args:
         fusion_encoder: A :class:`BertFusionEncoder`.
@@ -92,11 +106,13 @@ def itm_logits_of_candidates(fusion_encoder, itm_head,
         batch_size (int): (query, image) pairs per fusion pass.
         image_chunk (int): Gallery images whose keys/values are held at once.
         progress (bool): Show a progress bar over the gallery chunks.
+        pair_score (str): A :data:`PAIR_SCORES` key: ``'logit'`` (ALBEF's
+            ``itm_head(fused_cls)[:, 1]``), ``'diff'`` or ``'prob'``.
 
     Returns:
-        Tensor: [Q, K] ``itm_head(fused_cls)[:, 1]`` (float32, on the text
-        tokens' device).
+        Tensor: [Q, K] scores (float32, on the text tokens' device).
     """
+    to_score = PAIR_SCORES[pair_score]
     if batch_size < 1 or image_chunk < 1:
         raise ValueError('batch_size and image_chunk must be positive, got '
                          f'{batch_size} and {image_chunk}')
@@ -142,7 +158,7 @@ def itm_logits_of_candidates(fusion_encoder, itm_head,
                 (prefix[0][query, :length], prefix[1][query, :length]),
                 text_mask[query, :length], image_kv,
                 kv_index=flat_image[a:b] - start)
-            logits[order[a:b]] = itm_head(fused)[:, 1].float()
+            logits[order[a:b]] = to_score(itm_head(fused).float())
         del image_kv
     return logits.view(num_queries, k)
 
@@ -188,7 +204,8 @@ def rerank_similarity(similarity: torch.Tensor, text_tokens: torch.Tensor,
                       batch_size: int = 256, image_chunk: int = 16,
                       score: str = 'itm', fill: float = -100.0,
                       sim_weight: float = 0.002,
-                      progress: bool = False) -> torch.Tensor:
+                      progress: bool = False,
+                      pair_score: str = 'logit') -> torch.Tensor:
     """Coarse [Q, G] similarity -> re-ranked [Q, G] scores (see
     :func:`itm_logits_of_candidates` and :func:`combine_scores`)."""
     if similarity.ndim != 2 or similarity.shape[0] != text_tokens.shape[0] \
@@ -203,6 +220,6 @@ def rerank_similarity(similarity: torch.Tensor, text_tokens: torch.Tensor,
     logits = itm_logits_of_candidates(
         fusion_encoder, itm_head, text_tokens, text_mask, image_tokens,
         candidates, batch_size=batch_size, image_chunk=image_chunk,
-        progress=progress)
+        progress=progress, pair_score=pair_score)
     return combine_scores(similarity, candidates, logits, score=score,
                           fill=fill, sim_weight=sim_weight)

@@ -35,7 +35,8 @@ class FusionRetriever(BaseRetriever):
             ``(global, tokens)``; text ``vocab_size=None`` = tokenizer's.
         fusion_encoder (dict): A :class:`BertFusionEncoder` config;
             ``encoder_width=None`` = the image encoder width.
-        heads (dict): ``NAME -> head config``, run in this order. The
+        heads (dict): ``NAME -> head config``, run in this order (heads
+            that rewrite the captions first, see :meth:`ordered_heads`). The
             retriever fills the head arguments ``embed_dim``, ``image_dim``,
             ``text_dim``, ``fusion_dim``, ``vocab_size`` and ``tokenizer``
             that a head's ``__init__`` takes and the config omits.
@@ -52,7 +53,10 @@ class FusionRetriever(BaseRetriever):
             (gallery images whose cross-attention keys/values are held at
             once, 16), ``score`` (``'itm'``: the ITM positive logit, others
             ``fill`` = -100, as ALBEF; ``'itm+sim'``: APTM's min-max(ITM) +
-            ``sim_weight`` (0.002) x min-max(similarity)).
+            ``sim_weight`` (0.002) x min-max(similarity)) and ``pair_score``
+            (what "ITM" is: ``'logit'``, the match logit as ALBEF;
+            ``'diff'``, match minus no-match logit; ``'prob'``, the match
+            probability, which ranks as ``'diff'``).
     """
 
     def __init__(self, image_encoder: dict, text_encoder: dict,
@@ -239,6 +243,7 @@ class FusionRetriever(BaseRetriever):
                 batch_size=cfg['batch_size'],
                 image_chunk=cfg['image_chunk'], score=cfg['score'],
                 fill=cfg['fill'], sim_weight=cfg['sim_weight'],
+                pair_score=cfg['pair_score'],
                 # a progress bar where a person waits (CUHK test: 788k pairs)
                 progress=ids.shape[0] * min(k, similarity.shape[1]) >= 100000)
         finally:
