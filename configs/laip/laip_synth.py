@@ -31,6 +31,12 @@ model = dict(
 )
 
 stage2_begin = 10  # stage 1: ITC + ITM; stage 2: all losses
+# each stage: one warm-up epoch from 0.1x, then cosine to 1e-5 (restarted)
+param_scheduler = [
+    dict(type='StagedCosineLR', stages=[0, stage2_begin], warmup=1,
+         warmup_factor=0.1, eta_min=1e-5, by_epoch=True, begin=0,
+         end={{_base_.max_epochs}}, convert_to_iter_based=True),
+]
 custom_hooks = [
     dict(type='LossStageHook', stages=[
         dict(begin=0, loss_weights=dict(triplet=0.0, mlm=0.0, local=0.0)),

@@ -71,3 +71,53 @@ def test_no_weight_decay_on_biases_norms_and_temperatures(config, tiny_cfg):
                  'LayerNorm.weight'] == 0
     assert decay['image_proj.proj.bias'] == 0
     assert decay['image_proj.proj.weight'] == base > 0
+
+
+def _lrs(schedulers, optimizer, steps):
+    out = []
+    for _ in range(steps):
+        out.append(optimizer.param_groups[0]['lr'])
+        optimizer.step()
+        for scheduler in schedulers:
+            scheduler.step()
+    return out
+
+
+def test_each_stage_restarts_warmup_and_cosine():
+    from mmengine.optim.scheduler import CosineAnnealingLR, LinearLR
+    from tbps.engine.schedulers import StagedCosineLR
+
+    def sgd():
+        return torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.5)
+
+    # epochs of 4 iterations; stages at epochs 0 and 3; 5 epochs
+    opt = sgd()
+    staged = StagedCosineLR.build_iter_from_epoch(
+        opt, stages=[0, 3], warmup=1, warmup_factor=0.1, eta_min=0.01,
+        begin=0, end=5, by_epoch=True, epoch_length=4)
+    got = _lrs([staged], opt, 20)
+    # stage 1 equals mmengine's LinearLR + CosineAnnealingLR over epochs 0-3
+    ref_opt = sgd()
+    reference = _lrs([
+        LinearLR.build_iter_from_epoch(ref_opt, start_factor=0.1, begin=0,
+                                       end=1, by_epoch=True, epoch_length=4),
+        CosineAnnealingLR.build_iter_from_epoch(
+            ref_opt, eta_min=0.01, begin=1, end=3, by_epoch=True,
+            epoch_length=4)], ref_opt, 12)
+    assert got[:12] == pytest.approx(reference)
+    # stage 2 starts over: 0.1x the base rate, the peak after its warm-up
+    assert got[12] == pytest.approx(0.05) and got[15] == pytest.approx(0.5)
+    assert got[11] < 0.06 and got[19] < got[17]
+    with pytest.raises(ValueError, match='stages'):
+        StagedCosineLR(sgd(), stages=[1, 3], begin=0, end=5)
+
+
+def test_laip_configs_restart_at_stage_two():
+    from mmengine.config import Config
+    for path, stage2 in (('configs/laip/laip_cuhk.py', 30),
+                         ('configs/laip/laip_synth.py', 10)):
+        cfg = Config.fromfile(path)
+        (scheduler, ) = cfg.param_scheduler
+        assert scheduler.type == 'StagedCosineLR'
+        assert scheduler.stages == [0, stage2] == [
+            s.begin for s in cfg.custom_hooks[0].stages]

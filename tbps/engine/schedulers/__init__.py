@@ -1,0 +1,3 @@
+from .staged_cosine import StagedCosineLR
+
+__all__ = ['StagedCosineLR']
