@@ -121,3 +121,22 @@ def test_laip_configs_restart_at_stage_two():
         assert scheduler.type == 'StagedCosineLR'
         assert scheduler.stages == [0, stage2] == [
             s.begin for s in cfg.custom_hooks[0].stages]
+
+
+def test_bidiratt_reads_the_attention_before_dropout():
+    from tbps.registry import MODELS
+    torch.manual_seed(0)
+    encoder = MODELS.build(dict(
+        type='BertFusionEncoder', num_layers=2, encoder_width=16,
+        config=dict(hidden_size=32, num_attention_heads=4,
+                    intermediate_size=64, attention_probs_dropout_prob=0.5)))
+    encoder.train()
+    text = torch.randn(3, 5, 32)
+    mask = torch.ones(3, 5, dtype=torch.long)
+    image = torch.randn(3, 7, 16)
+    fused, attention = encoder(text, mask, image, attention_layer=1)
+    # a distribution over the image tokens (dropout would zero and rescale)
+    torch.testing.assert_close(attention.sum(-1), torch.ones(3, 4, 5))
+    # ...while the forward pass itself still drops attention in training
+    fused_again, _ = encoder(text, mask, image, attention_layer=1)
+    assert not torch.allclose(fused, fused_again)

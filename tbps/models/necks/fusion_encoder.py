@@ -106,7 +106,7 @@ class BertFusionEncoder(BaseModule):
                 (default: row i uses image i).
             attention_layer: Return this layer's cross-attention
                 probabilities [B, heads, L, N] (softmax over image tokens,
-                after dropout, as used in the forward pass).
+                before the attention dropout, as ALBEF's saved maps).
 
         Returns:
             tuple: fused tokens [B, L, C] and the attention map or None.
@@ -237,6 +237,8 @@ class BertFusionEncoder(BaseModule):
         scores = query @ keys.transpose(-1, -2) / math.sqrt(query.shape[-1])
         if mask is not None:
             scores = scores + mask
-        probs = attn.dropout(scores.softmax(dim=-1))
-        context = (probs @ values).transpose(1, 2).flatten(2)
+        probs = scores.softmax(dim=-1)
+        context = (attn.dropout(probs) @ values).transpose(1, 2).flatten(2)
+        # the probabilities before dropout, as ALBEF keeps its attention
+        # maps (save_attention_map) for Grad-CAM
         return block.output(context, hidden), probs
