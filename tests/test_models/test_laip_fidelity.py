@@ -140,3 +140,59 @@ def test_bidiratt_reads_the_attention_before_dropout():
     # ...while the forward pass itself still drops attention in training
     fused_again, _ = encoder(text, mask, image, attention_layer=1)
     assert not torch.allclose(fused, fused_again)
+
+
+def _samples(phrases, paths, pids):
+    from tbps.structures import TBPSDataSample
+    return [TBPSDataSample(metainfo=dict(phrases=p, img_path=path, pid=pid,
+                                         modality='pair'))
+            for p, path, pid in zip(phrases, paths, pids)]
+
+
+def test_mpm_masks_every_phrase_in_a_row_of_its_own():
+    from tbps.datasets.tokenizers import SynthPEDESTokenizer
+    from tbps.models.maskers import PhraseMasker
+    tok = SynthPEDESTokenizer()
+    phrases = [['long hair', 'a purple jacket', 'gray shoes'], [],
+               ['a red coat']]
+    samples = _samples(phrases, ['a.jpg', 'b.jpg', 'c.jpg'], [0, 1, 2])
+    out = PhraseMasker(tok)(None, samples)
+    assert out['rows'].tolist() == [0, 0, 0, 1, 2]
+    assert out['phrase_texts'] == ['long hair', 'a purple jacket',
+                                   'gray shoes', '', 'a red coat']
+    assert out['valid'].tolist() == [True, True, True, False, True]
+    assert (out['labels'][out['valid']] != -100).any(1).all()
+    capped = PhraseMasker(tok, phrases_per_caption=1)(
+        None, samples, generator=torch.Generator().manual_seed(0))
+    assert capped['rows'].tolist() == [0, 1, 2]
+    assert capped['phrase_texts'][0] in phrases[0]
+
+
+def test_phrase_rows_are_fused_with_their_own_image(tiny_cfg):
+    from tbps.models.heads.fusion_batch import FusionBatch
+    from tbps.registry import MODELS
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_cfg(**{'heads.itc.queue_size': 9}))
+    imgs = [torch.randint(0, 255, (3, 64, 32), dtype=torch.uint8)
+            for _ in range(3)]
+    samples = _samples([['long hair', 'gray shoes'], ['a red coat'],
+                        ['a red coat', 'long hair']],
+                       ['a.jpg', 'b.jpg', 'c.jpg'], [0, 0, 1])
+    for s in samples:
+        s.set_metainfo(dict(caption='a man with long hair'))
+    data = model.data_preprocessor(dict(inputs=imgs, data_samples=samples),
+                                   True)
+    batch = FusionBatch(model, data['inputs'], data['data_samples'])
+    out = model.heads.mlm.masked_pass(batch)
+    assert out['rows'].tolist() == [0, 0, 1, 2, 2]
+    assert torch.equal(out['image_tokens'],
+                       batch.image_feat['tokens'][out['rows']])
+    from tbps.models.heads.local_alignment_head import phrase_labels
+    labels = phrase_labels(batch, out['rows'], out['phrase_texts']).tolist()
+    # same image and phrase only: the two 'long hair' rows are of images
+    # a and c, the two 'a red coat' rows of b and c -> all different
+    assert len(set(labels)) == 5
+    assert phrase_labels(batch, torch.tensor([0, 0]),
+                         ['long hair', 'long hair']).unique().numel() == 1
+    losses = model(**data, mode='loss')
+    assert torch.isfinite(losses['loss_local']) and 'loss_mpm' in losses

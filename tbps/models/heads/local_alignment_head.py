@@ -1,4 +1,5 @@
 """LAIP's image-phrase local alignment on BidirAtt-pooled image patches."""
+import zlib
 from typing import Dict, Optional
 
 import torch
@@ -12,15 +13,15 @@ from .bidir_attention import backward_attention
 class LocalAlignmentHead(nn.Module):
     """Image-phrase contrastive loss of LAIP (Eqs. 4-9).
 
-    For every caption with a phrase-masked row of the masked-token head's
-    pass (one masked word of one noun phrase, fused with the image), the
+    For every phrase row of the masked-token head's pass (one masked word
+    of a noun phrase, fused with the image of its caption), the
     cross-attention of that head's ``attention_layer`` (forward attention)
     and its gradient w.r.t. the masked word's score (backward attention,
     :func:`backward_attention`) weight the image patches
     (:class:`BidirAttentionPooling`) into a phrase-guided image feature
     v_p; the unmasked phrase's text [CLS] is t_p; both are projected to
-    ``embed_dim`` and compared by a contrastive ``loss`` (InfoNCE, identity
-    targets).
+    ``embed_dim`` and compared by a contrastive ``loss`` (InfoNCE; a
+    feature's positives are the rows of the same image and phrase text).
 
     Args:
         masked_token_head (str): Name of the :class:`MaskedTokenHead` whose
@@ -37,6 +38,10 @@ class LocalAlignmentHead(nn.Module):
             retriever).
         tokenizer: Filled by the retriever, given to ``phrase_masker``.
         loss (dict): Contrastive loss, ``loss(image, text, pids)``.
+        targets (str): Which pairs are positives: ``'phrase'`` (LAIP: a
+            phrase-guided image feature matches its own phrase, i.e. the
+            same image and the same phrase text, across the gathered
+            batch) or ``'identity'`` (every phrase of the same person).
         loss_name (str): Key of the returned loss.
     """
 
@@ -44,8 +49,13 @@ class LocalAlignmentHead(nn.Module):
                  masked_token_head: str = 'mlm',
                  phrase_masker: Optional[dict] = None,
                  pooling: Optional[dict] = None, tokenizer=None,
-                 loss: Optional[dict] = None, loss_name: str = 'loss_local'):
+                 loss: Optional[dict] = None, targets: str = 'phrase',
+                 loss_name: str = 'loss_local'):
         super().__init__()
+        if targets not in ('phrase', 'identity'):
+            raise ValueError("targets must be 'phrase' or 'identity', got "
+                             f'{targets!r}.')
+        self.targets = targets
         self.masked_token_head = masked_token_head
         self.pool = MODELS.build(pooling or dict(type='BidirAttentionPooling'))
         self.image_proj = nn.Linear(image_dim, embed_dim)
@@ -86,6 +96,19 @@ class LocalAlignmentHead(nn.Module):
                               grad)
         phrase_cls, _ = batch.encode_text(out['input_ids'],
                                           out['attention_mask'])
+        labels = out['pids'] if self.targets == 'identity' else \
+            phrase_labels(batch, out['rows'], out['phrase_texts'])
         return {self.loss_name: self.loss_module(
-            self.image_proj(pooled), self.text_proj(phrase_cls),
-            out['pids'])}
+            self.image_proj(pooled), self.text_proj(phrase_cls), labels)}
+
+
+def phrase_labels(batch, rows: torch.Tensor, phrases) -> torch.Tensor:
+    """Equal labels [R] for rows of the same image and the same phrase
+    text; a stable hash of (image path, phrase), so labels agree across
+    ranks when a loss gathers them."""
+    labels = []
+    for row, phrase in zip(rows.tolist(), phrases):
+        sample = batch.data_samples[row]
+        image = sample.get('img_path') or f'#{sample.get("sample_idx", row)}'
+        labels.append(zlib.crc32(f'{image}\0{phrase}'.encode()))
+    return torch.tensor(labels, dtype=torch.long, device=rows.device)

@@ -81,7 +81,8 @@ class MaskedTokenHead(nn.Module):
             dict: the masker's output restricted to its ``valid`` rows
             (``input_ids``, ``attention_mask``, ``masked_ids``, ``labels``
             [B', L'] and extras such as ``phrase_texts``), plus ``valid``
-            [B] (which batch rows were kept), ``image_tokens`` [B', N, C],
+            [R] (which of the masker's rows were kept), ``rows`` [B'] (the
+            batch sample of each kept row), ``image_tokens`` [B', N, C],
             ``pids`` [B'], ``logits`` [B', L', V] and ``attention``
             [B', heads, L', N] (``attention_layer``) or None.
         """
@@ -105,8 +106,14 @@ class MaskedTokenHead(nn.Module):
             elif isinstance(value, list) and len(value) == len(keep):
                 out[key] = [v for v, k in zip(value, keep) if k]
         out['valid'] = valid
-        out['image_tokens'] = batch.image_feat['tokens'][valid]
-        out['pids'] = batch.pids[valid]
+        # a masker may return several rows per sample (``rows``: the sample
+        # of each row, e.g. one per noun phrase); else row i is sample i
+        rows = out.get('rows')
+        if rows is None:
+            rows = torch.arange(len(valid), device=device)[valid]
+        out['rows'] = rows
+        out['image_tokens'] = batch.image_feat['tokens'][rows]
+        out['pids'] = batch.pids[rows]
         _, tokens = batch.encode_text(out['masked_ids'],
                                       out['attention_mask'])
         fused, out['attention'] = batch.fuse(

@@ -1,4 +1,4 @@
-"""Mask Phrase Modeling (LAIP): mask one word of one noun phrase."""
+"""Mask Phrase Modeling (LAIP): mask one word of each noun phrase."""
 import inspect
 import string
 from typing import Dict, List, Optional, Sequence
@@ -29,10 +29,11 @@ def _accepts_word_ids(tokenizer) -> bool:
 
 @MODELS.register_module()
 class PhraseMasker:
-    """Pick a noun phrase per caption and mask one of its words (MPM).
+    """Mask one word of every noun phrase of a caption, each phrase in a
+    row of its own (MPM).
 
-    Per sample: one phrase is drawn uniformly from the caption's phrases
-    and tokenised alone; one *word* of it, a whitespace-separated word of
+    Per phrase row (every phrase of the caption, or ``phrases_per_caption``
+    of them): the phrase is tokenised alone; one *word* of it, a whitespace-separated word of
     the phrase text as the phrase parser produced it (``"t-shirt"``,
     ``"cardigan"``), is drawn uniformly among its content words and all of
     its sub-tokens are masked. Content words exclude
@@ -54,11 +55,17 @@ class PhraseMasker:
         random_token_ratio (float): Share set to a random token.
         function_words (Sequence[str]): Lower-case words not masked while
             the phrase has another word.
+        phrases_per_caption (int, optional): Phrases masked per caption,
+            each in a row (a masked copy) of its own: ``None`` = every
+            phrase (LAIP's Eq. 12 sums over all noun phrases), ``k`` = k
+            drawn without replacement (a cap on the cost; 1 = one phrase
+            per caption and step).
     """
 
     def __init__(self, tokenizer, mask_token_ratio: float = 1.0,
                  random_token_ratio: float = 0.0,
-                 function_words: Sequence[str] = FUNCTION_WORDS):
+                 function_words: Sequence[str] = FUNCTION_WORDS,
+                 phrases_per_caption: Optional[int] = None):
         if (min(mask_token_ratio, random_token_ratio) < 0
                 or mask_token_ratio + random_token_ratio > 1):
             raise ValueError('mask_token_ratio and random_token_ratio must be '
@@ -73,6 +80,10 @@ class PhraseMasker:
         self.mask_token_ratio = mask_token_ratio
         self.random_token_ratio = random_token_ratio
         self.function_words = frozenset(w.lower() for w in function_words)
+        if phrases_per_caption is not None and phrases_per_caption < 1:
+            raise ValueError('phrases_per_caption must be None (all) or >= '
+                             f'1, got {phrases_per_caption}.')
+        self.phrases_per_caption = phrases_per_caption
         self.mask_token_id = int(tokenizer.mask_token_id)
         self.random_ids = random_token_ids(tokenizer)
 
@@ -96,15 +107,17 @@ class PhraseMasker:
                  data_samples: Optional[Sequence] = None,
                  generator: Optional[torch.Generator] = None
                  ) -> Dict[str, object]:
-        """The masker call shared by all maskers: mask one word of one
-        noun phrase of each sample's caption.
+        """The masker call shared by all maskers: mask one word of each
+        noun phrase (or ``phrases_per_caption`` of them) of each sample's
+        caption.
 
         The phrases come from ``data_samples[i].phrases`` (attached by the
         dataset's ``phrase_cfg``); the rows returned are the tokenised
         *phrases*, not the captions, so ``text`` is not read.
 
         Returns:
-            dict: as :meth:`mask_phrases`.
+            dict: as :meth:`mask_phrases`, one row per phrase, plus
+            ``rows`` (LongTensor [R]: the sample each row belongs to).
         """
         if data_samples is None:
             raise ValueError('PhraseMasker reads the noun phrases of the '
@@ -115,7 +128,32 @@ class PhraseMasker:
                 'Mask Phrase Modeling / BidirAtt need noun phrases per '
                 'caption: set phrase_cfg on the training dataset (see '
                 'configs/laip/README.md).')
-        return self.mask_phrases(phrases, generator)
+        rows, picked = self.select_phrases(phrases, generator)
+        out = self.mask_phrases([[p] if p is not None else []
+                                 for p in picked], generator)
+        out['rows'] = torch.tensor(rows, dtype=torch.long)
+        return out
+
+    def select_phrases(self, phrases: Sequence[Sequence[str]],
+                       generator: Optional[torch.Generator] = None):
+        """The phrase rows: ``(rows, texts)``, the caption index of each row
+        and its phrase; every phrase of a caption, or
+        ``phrases_per_caption`` drawn without replacement. A caption without
+        phrases keeps one row with no phrase (None), which is not valid."""
+        rows, texts = [], []
+        cap = self.phrases_per_caption
+        device = generator.device if generator is not None else 'cpu'
+        for i, caption_phrases in enumerate(phrases):
+            chosen = list(caption_phrases)
+            if not chosen:
+                chosen = [None]
+            elif cap is not None and len(chosen) > cap:
+                order = torch.randperm(len(chosen), generator=generator,
+                                       device=device).tolist()
+                chosen = [chosen[j] for j in sorted(order[:cap])]
+            rows += [i] * len(chosen)
+            texts += chosen
+        return rows, texts
 
     def mask_phrases(self, phrases: Sequence[Sequence[str]],
                      generator: Optional[torch.Generator] = None
