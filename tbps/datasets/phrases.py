@@ -17,7 +17,9 @@ A phrase is returned as the caption's own text span (case and spacing
 kept), *with* its leading determiner, possessive or number (``"a black
 backpack"``, ``"her right hand"``): the determiner gives the phrase its
 grammar when it is encoded alone; :class:`~tbps.models.PhraseMasker` never
-masks it. Adjective + noun phrases are kept whole (``"long black hair"``).
+masks it. Adjective + noun phrases are kept whole (``"long black hair"``),
+and so are "of" attachments (``"a pair of yellow trousers"``); a noun
+without any modifier is not a phrase.
 
 Parsing a dataset once and caching the result is done by
 :func:`load_or_build_phrase_cache` (also the CLI
@@ -37,11 +39,19 @@ from mmengine.utils import track_iter_progress
 
 from tbps.utils.fileio import dump_json_atomic
 
-#: Noun-phrase chunk grammar (PTB tags): optional determiners / possessives /
-#: numbers, then adjectives or participles (``"black and white"``
-#: coordinations allowed), then one or more nouns (``"cell phone"``).
-PHRASE_GRAMMAR = (r'NP: {<DT|PDT|PRP\$|CD>*'
-                  r'(<JJ.*|VBN>+(<CC><JJ.*|VBN>+)*)?<NN.*>+}')
+#: Noun-phrase chunk grammar (PTB tags; the word "of" is tagged ``OF``
+#: first): optional determiners / possessives / numbers, adjectives or
+#: participles (``"black and white"`` coordinations allowed), one or more
+#: nouns (``"cell phone"``), optionally an "of" attachment kept whole
+#: (``"a pair of yellow trousers"``). As LAIP's phrases ("black hair"), a
+#: phrase must carry a modifier, before its noun or in its attachment: a
+#: bare noun ("the person", "a man") is not a phrase.
+_DET = r'<DT|PDT|PRP\$|CD>*'
+_MOD = r'<JJ.*|VBN>+(<CC><JJ.*|VBN>+)*'
+PHRASE_GRAMMAR = (  # the rules apply in order: "of" attachments first
+    f'NP: {{{_DET}{_MOD}<NN.*>+<OF>{_DET}({_MOD})?<NN.*>+}}\n'
+    f'    {{{_DET}<NN.*>+<OF>{_DET}{_MOD}<NN.*>+}}\n'
+    f'    {{{_DET}{_MOD}<NN.*>+}}')
 
 #: NLTK resources the ``'nltk'`` backend needs (``nltk.data.find`` names).
 NLTK_RESOURCES = {
@@ -217,7 +227,8 @@ class PhraseParser:
         caption spans (tokens joined by spaces if a span is unknown)."""
         if not tokens:
             return []
-        tree = _chunker().parse([(w, t) for w, t, _, _ in tokens])
+        tree = _chunker().parse([(w, 'OF' if w.lower() == 'of' else t)
+                                 for w, t, _, _ in tokens])
         phrases, pos = [], 0
         for node in tree:
             if isinstance(node, tuple):  # a word outside any phrase

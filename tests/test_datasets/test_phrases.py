@@ -30,10 +30,12 @@ CAPTIONS = [
     'short hair.',
     'A young lady in a pink dress holds a cell phone in her right hand',
 ]
+# A phrase carries a modifier: "a woman", "The man" and "a cell phone"
+# (noun + noun) are not phrases.
 SPACY_PHRASES = [
-    ['a woman', 'long black hair', 'a red coat', 'a black backpack'],
-    ['The man', 'a white t-shirt', 'blue jeans', 'black shoes', 'short hair'],
-    ['A young lady', 'a pink dress', 'a cell phone', 'her right hand'],
+    ['long black hair', 'a red coat', 'a black backpack'],
+    ['a white t-shirt', 'blue jeans', 'black shoes', 'short hair'],
+    ['A young lady', 'a pink dress', 'her right hand'],
 ]
 needs_spacy = pytest.mark.skipif(
     not spacy_available(),
@@ -41,7 +43,7 @@ needs_spacy = pytest.mark.skipif(
 
 # Hand-tagged training data of the tiny tagger ("carrying" is NN on purpose).
 TAGGED = [
-    'a/DT woman/NN carrying/NN a/DT black/JJ backpack/NN ./.',
+    'a/DT young/JJ woman/NN carrying/NN a/DT black/JJ backpack/NN ./.',
     'the/DT man/NN wears/VBZ a/DT red/JJ coat/NN ./.',
     'she/PRP has/VBZ long/JJ black/JJ hair/NN ./.',
     'a/DT man/NN in/IN blue/JJ jeans/NNS and/CC white/JJ shoes/NNS ./.',
@@ -111,7 +113,10 @@ def test_spacy_backend_on_real_captions():
     assert parser.parse_many(CAPTIONS) == SPACY_PHRASES
     assert parser.parse(CAPTIONS[0]) == SPACY_PHRASES[0]
     assert parser.parse('a woman in a red coat carrying a black backpack') \
-        == ['a woman', 'a red coat', 'a black backpack']
+        == ['a red coat', 'a black backpack']
+    # "of" attachments stay whole; a phrase needs a modifier somewhere
+    assert parser.parse('a man with a pair of yellow trousers and a pair of '
+                        'shoes') == ['a pair of yellow trousers']
     assert parser.parse('') == []
     # spaCy splits hyphenated words; the parser joins them like NLTK does.
     assert parser.parse('light-blue short-sleeved top') == [
@@ -122,21 +127,22 @@ def test_nltk_backend_uses_nltk_data(tiny_nltk_data):
     parser = PhraseParser('auto')
     assert parser.backend == 'nltk'
     assert ('carrying', 'NN') in [t[:2] for t in parser.tag(
-        'a woman carrying a black backpack')]
+        'a young woman carrying a black backpack')]
     # The tiny tagger's NN for "carrying" extends the first phrase.
-    assert parser.parse('a woman carrying a black backpack.') == [
-        'a woman carrying', 'a black backpack']
+    assert parser.parse('a young woman carrying a black backpack.') == [
+        'a young woman carrying', 'a black backpack']
     # Two sentences: Punkt splits them, spans come from the caption.
     assert parser.parse('The man wears a red coat. She has long black hair.'
-                        ) == ['The man', 'a red coat', 'long black hair']
+                        ) == ['a red coat', 'long black hair']
     assert PhraseParser('nltk').parse('') == []
 
 
 @needs_spacy
 def test_backends_differ_where_taggers_differ(tiny_nltk_data):
-    text = 'a woman carrying a black backpack.'
-    assert PhraseParser('spacy').parse(text) == ['a woman', 'a black backpack']
-    assert PhraseParser('nltk').parse(text)[0] == 'a woman carrying'
+    text = 'a young woman carrying a black backpack.'
+    assert PhraseParser('spacy').parse(text) == ['a young woman',
+                                                 'a black backpack']
+    assert PhraseParser('nltk').parse(text)[0] == 'a young woman carrying'
 
 
 def test_missing_nltk_data_errors(no_nltk_data, monkeypatch):
@@ -197,7 +203,7 @@ def test_cache_is_incremental_and_reused(tiny_nltk_data, tmp_path, parse_log,
     c3 = 'a woman carrying a black backpack.'
     got = load_or_build_phrase_cache([c1, c2, c1], cache_file)
     assert parse_log == [[c1, c2]]
-    assert got[c1] == ['the man', 'a red coat']
+    assert got[c1] == ['a red coat']
     with open(cache_file) as f:
         cache = json.load(f)
     assert cache['backend'] == 'nltk' and cache['grammar'] == PHRASE_GRAMMAR
@@ -237,7 +243,7 @@ def test_cache_grammar_change_rebuilds(tiny_nltk_data, tmp_path, parse_log):
     cache_file.write_text(json.dumps(dict(
         backend='nltk', grammar='NP: {<NN>}', phrases={'a man.': ['man']})))
     got = load_or_build_phrase_cache(['a man.'], str(cache_file))
-    assert parse_log == [['a man.']] and got == {'a man.': ['a man']}
+    assert parse_log == [['a man.']] and got == {'a man.': []}
     cache_file.write_text('{"oops"')
     with pytest.raises(ValueError, match='not valid JSON'):
         load_or_build_phrase_cache(['a man.'], str(cache_file))
@@ -296,10 +302,9 @@ def test_cli_writes_cache(tiny_nltk_data, tmp_path, capsys):
         cache = json.load(f)
     assert cache['backend'] == 'nltk'
     assert cache['phrases'] == {
-        'the man wears a red coat.': ['the man', 'a red coat'],
+        'the man wears a red coat.': ['a red coat'],
         'she has long black hair.': ['long black hair'],
-        'a woman carrying a black backpack.': ['a woman carrying',
-                                               'a black backpack'],
+        'a woman carrying a black backpack.': ['a black backpack'],
     }
     assert '3 unique captions' in capsys.readouterr().out
 
@@ -315,11 +320,11 @@ def test_dataset_phrase_cfg(tiny_nltk_data, tmp_path):
     cfg = dict(cache_file='phrases.json', backend='nltk')
     train = CUHKPEDES(root, split='train', phrase_cfg=cfg)
     assert [train.get_data_info(i)['phrases'] for i in range(2)] == [
-        ['the man', 'a red coat'], ['long black hair']]
+        ['a red coat'], ['long black hair']]
     test = CUHKPEDES(root, split='test', phrase_cfg=cfg)
     infos = [test.get_data_info(i) for i in range(len(test))]
     assert 'phrases' not in infos[0]  # the gallery image has no caption
-    assert infos[1]['phrases'] == ['a woman carrying', 'a black backpack']
+    assert infos[1]['phrases'] == ['a black backpack']
     assert osp.isfile(osp.join(root, 'phrases.json'))
     with pytest.raises(ValueError, match='cache_file'):
         CUHKPEDES(root, split='train', phrase_cfg=dict(backend='nltk'))
