@@ -2,7 +2,7 @@
 ``python tools/train.py configs/laip/laip_synth.py --test``, in one process::
 
     python benchmarks/quickstart.py [CONFIG] [--data-root DIR] [--fresh]
-        [--cfg-options k=v ...]
+        [--work-dir DIR] [--cfg-options k=v ...]
 
 Phases: SynthPEDES generation (``--fresh`` regenerates it into a temporary
 folder; otherwise an existing ``data_root`` takes ~0 s), noun-phrase
@@ -51,6 +51,9 @@ def main(argv=None):
     parser.add_argument('--fresh', action='store_true',
                         help='generate the data and parse the phrases anew '
                         '(in a temporary folder)')
+    parser.add_argument('--work-dir', default=None,
+                        help='keep the run (checkpoints, logs) here '
+                        '(default: a temporary folder)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     args = parser.parse_args(argv)
     init_default_scope('tbps')
@@ -65,7 +68,7 @@ def main(argv=None):
         for loader in ('train_dataloader', 'val_dataloader',
                        'test_dataloader'):
             cfg[loader].dataset.data_root = root
-        cfg.work_dir = osp.join(tmp, 'work')
+        cfg.work_dir = args.work_dir or osp.join(tmp, 'work')
         from tbps.registry import DATASETS
         start = time.perf_counter()
         data_cfg = dict(cfg.train_dataloader.dataset)
