@@ -196,3 +196,26 @@ def test_phrase_rows_are_fused_with_their_own_image(tiny_cfg):
                          ['long hair', 'long hair']).unique().numel() == 1
     losses = model(**data, mode='loss')
     assert torch.isfinite(losses['loss_local']) and 'loss_mpm' in losses
+
+
+def test_fine_tuning_forgets_the_pretraining_queue_identities():
+    import types
+    from mmengine.logging import MMLogger
+    from tbps.engine.hooks import ResetQueuesHook
+    from tbps.models.losses import CrossModalMoCoLoss, MomentumITCLoss
+    itc = MomentumITCLoss(embed_dim=4, queue_size=8)
+    moco = CrossModalMoCoLoss(embed_dim=4, queue_size=8)
+    model = torch.nn.ModuleDict(dict(itc=itc, moco=moco))
+    for loss in (itc, moco):
+        loss.pid_queue.copy_(torch.arange(8))
+        loss.queue_ptr.fill_(5)
+    features = itc.image_queue.clone()
+    runner = types.SimpleNamespace(iter=3, model=model,
+                                   logger=MMLogger.get_current_instance())
+    ResetQueuesHook().before_train(runner)  # resumed: kept
+    assert itc.pid_queue.tolist() == list(range(8))
+    runner.iter = 0
+    ResetQueuesHook().before_train(runner)
+    for loss in (itc, moco):
+        assert (loss.pid_queue == -1).all() and int(loss.queue_ptr) == 0
+    assert torch.equal(itc.image_queue, features)  # still negatives

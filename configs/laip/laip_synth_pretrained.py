@@ -1,0 +1,17 @@
+# laip_synth.py fine-tuned from the synthetic pre-training of
+# configs/albef/albef_synth_pretrain.py (the papers' regime: LAIP starts
+# from a pre-trained ALBEF), first
+#     python tools/train.py configs/albef/albef_synth_pretrain.py \
+#         --work-dir work_dirs/albef_synth_pretrain
+# (or --cfg-options load_from=CHECKPOINT). The LAIP heads start fresh; the
+# loaded queues' identities are forgotten before the first step.
+_base_ = ['./laip_synth.py']
+
+load_from = 'work_dirs/albef_synth_pretrain/epoch_10.pth'
+custom_hooks = [
+    dict(type='LossStageHook', stages=[
+        dict(begin=0, loss_weights=dict(triplet=0.0, mlm=0.0, local=0.0)),
+        dict(begin={{_base_.stage2_begin}}, loss_weights=dict()),
+    ]),
+    dict(type='ResetQueuesHook'),
+]
