@@ -242,21 +242,27 @@ def make_synth_pedes(out_dir: str,
         records = [r for rs in results for r in rs]
         _dump_lines(records, osp.join(tmp, 'reid_raw.json'))
         _dump_lines(identities, osp.join(tmp, 'identities.json'))
-        meta = dict(generator='tbps.datasets.synth',
-                    version=GENERATOR_VERSION, seed=int(seed),
-                    generate_cfg=cfg,
-                    attributes=list(MALS_ATTRIBUTES),
-                    label_convention=LABEL_CONVENTION,
-                    stats=_statistics(records, identities))
-        with open(osp.join(tmp, 'meta.json'), 'w', encoding='utf-8',
-                  newline='\n') as f:
-            json.dump(meta, f, indent=2)
-            f.write('\n')
-        _move_into_place(tmp, out_dir)
+        _finish(tmp, out_dir, 'tbps.datasets.synth', seed, cfg,
+                _statistics(records, identities))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
+
+
+def _finish(tmp: str, out_dir: str, generator: str, seed: int, cfg: dict,
+            stats: dict) -> None:
+    """Write ``meta.json`` (generator, version, arguments, attribute
+    names and label convention, statistics) and move ``tmp`` into place."""
+    meta = dict(generator=generator, version=GENERATOR_VERSION,
+                seed=int(seed), generate_cfg=cfg,
+                attributes=list(MALS_ATTRIBUTES),
+                label_convention=LABEL_CONVENTION, stats=stats)
+    with open(osp.join(tmp, 'meta.json'), 'w', encoding='utf-8',
+              newline='\n') as f:
+        json.dump(meta, f, indent=2)
+        f.write('\n')
+    _move_into_place(tmp, out_dir)
 
 
 def _move_into_place(tmp: str, out_dir: str):

@@ -18,7 +18,6 @@ the excluded SynthPEDES (all splits) and from every other corpus identity
 in at least two of them, so no SynthPEDES person, nor a near duplicate of
 one, is seen in pre-training.
 """
-import json
 import os
 import os.path as osp
 import shutil
@@ -28,9 +27,8 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 from mmengine.utils import track_parallel_progress, track_progress
 
-from .attributes import DESCRIBED_FACTORS, MALS_ATTRIBUTES, sample_identity
-from .generate import (GENERATOR_VERSION, LABEL_CONVENTION, _dump_lines,
-                       _encode, _move_into_place, _num_workers,
+from .attributes import DESCRIBED_FACTORS, sample_identity
+from .generate import (_dump_lines, _encode, _finish, _num_workers,
                        _render_identity, sample_identities)
 
 _STREAM_MALS = 3
@@ -145,18 +143,9 @@ def make_synth_mals(out_dir: str, seed: int = 0, num_ids: int = 2000,
         os.makedirs(osp.join(tmp, 'gene_attrs'))
         _dump_lines(records, osp.join(tmp, 'gene_attrs', 'synth_mals.json'))
         _dump_lines(identities, osp.join(tmp, 'identities.json'))
-        meta = dict(generator='tbps.datasets.synth.mals_corpus',
-                    version=GENERATOR_VERSION, seed=int(seed),
-                    generate_cfg=cfg, attributes=list(MALS_ATTRIBUTES),
-                    label_convention=LABEL_CONVENTION,
-                    stats=dict(ids=len(identities), images=len(records),
-                               hidden_labels=sum(-1 in r['label']
-                                                 for r in records)))
-        with open(osp.join(tmp, 'meta.json'), 'w', encoding='utf-8',
-                  newline='\n') as f:
-            json.dump(meta, f, indent=2)
-            f.write('\n')
-        _move_into_place(tmp, out_dir)
+        _finish(tmp, out_dir, 'tbps.datasets.synth.mals_corpus', seed, cfg,
+                dict(ids=len(identities), images=len(records),
+                     hidden_labels=sum(-1 in r['label'] for r in records)))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
