@@ -122,6 +122,20 @@ def _render_identity(task) -> List[Dict]:
     return records
 
 
+def _render_all(tasks: List[tuple], num_workers: Optional[int]
+                ) -> List[Dict]:
+    """:func:`_render_identity` of every task, records in task order
+    (mmengine's progress-tracked, possibly parallel, map)."""
+    workers = _num_workers(num_workers, len(tasks))
+    if workers == 1:
+        results = track_progress(_render_identity, tasks)
+    else:
+        results = track_parallel_progress(
+            _render_identity, tasks, nproc=workers,
+            chunksize=max(1, len(tasks) // (workers * 8)))
+    return [r for rs in results for r in rs]
+
+
 def _num_workers(num_workers: Optional[int], num_ids: int) -> int:
     if num_workers is None:
         try:
@@ -231,15 +245,7 @@ def make_synth_pedes(out_dir: str,
         tasks = [(i, rec, int(seed), int(views_per_id),
                   int(captions_per_image), image_size, img_root,
                   image_format) for i, rec in enumerate(identities)]
-        workers = _num_workers(num_workers, len(tasks))
-        # mmengine's progress-tracked (parallel) map, results in task order
-        if workers == 1:
-            results = track_progress(_render_identity, tasks)
-        else:
-            results = track_parallel_progress(
-                _render_identity, tasks, nproc=workers,
-                chunksize=max(1, len(tasks) // (workers * 8)))
-        records = [r for rs in results for r in rs]
+        records = _render_all(tasks, num_workers)
         _dump_lines(records, osp.join(tmp, 'reid_raw.json'))
         _dump_lines(identities, osp.join(tmp, 'identities.json'))
         _finish(tmp, out_dir, 'tbps.datasets.synth', seed, cfg,

@@ -25,11 +25,10 @@ import tempfile
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
-from mmengine.utils import track_parallel_progress, track_progress
 
 from .attributes import DESCRIBED_FACTORS, sample_identity
-from .generate import (_dump_lines, _encode, _finish, _num_workers,
-                       _render_identity, sample_identities)
+from .generate import (_dump_lines, _encode, _finish, _render_all,
+                       sample_identities)
 
 _STREAM_MALS = 3
 #: pids of the corpus start here (SynthPEDES uses 1..N)
@@ -126,15 +125,8 @@ def make_synth_mals(out_dir: str, seed: int = 0, num_ids: int = 2000,
         tasks = [(PID_OFFSET + i, rec, int(seed), int(views_per_id), 1,
                   image_size, img_root, image_format)
                  for i, rec in enumerate(identities)]
-        workers = _num_workers(num_workers, len(tasks))
-        if workers == 1:
-            results = track_progress(_render_identity, tasks)
-        else:
-            results = track_parallel_progress(
-                _render_identity, tasks, nproc=workers,
-                chunksize=max(1, len(tasks) // (workers * 8)))
         records = []
-        for rec in (r for rs in results for r in rs):
+        for rec in _render_all(tasks, num_workers):
             stem = osp.splitext(osp.basename(rec['file_path']))[0]
             records.append(dict(image=f"gene_crop/{rec['file_path']}",
                                 caption=rec['captions'][0],
