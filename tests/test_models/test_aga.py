@@ -175,9 +175,9 @@ def test_tem_skips_predictions_that_are_not_new_whole_words():
     logits.scatter_(2, ids[..., None], 1.0)
     red = pieces.index('red')
     logits[0, red, tok.vocabulary.index('##s')] = 5.0
-    assert not enricher.replacements(ids, labels, logits).any()
+    assert not enricher.replacements(ids, labels, logits.argmax(-1)).any()
     logits[0, red, tok.vocabulary.index('blue')] = 9.0
-    eligible = enricher.replacements(ids, labels, logits)
+    eligible = enricher.replacements(ids, labels, logits.argmax(-1))
     assert eligible[0].nonzero().flatten().tolist() == [red]
 
 

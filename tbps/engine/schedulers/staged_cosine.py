@@ -60,7 +60,7 @@ class StagedCosineLR(LRSchedulerMixin, _ParamScheduler):
                    end=end if end == INF else int(end * epoch_length),
                    by_epoch=False, **kwargs)
 
-    def rate_factor(self, step: int, base: float) -> float:
+    def rate_at(self, step: int, base: float) -> float:
         """The rate at absolute ``step`` for base rate ``base``."""
         k = max(i for i, s in enumerate(self.stages) if s <= step)
         start = self.stages[k]
@@ -76,4 +76,4 @@ class StagedCosineLR(LRSchedulerMixin, _ParamScheduler):
 
     def _get_value(self):
         step = self.begin + self.last_step
-        return [self.rate_factor(step, base) for base in self.base_values]
+        return [self.rate_at(step, base) for base in self.base_values]

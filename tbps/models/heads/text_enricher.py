@@ -55,10 +55,10 @@ class TextEnricher(nn.Module):
         self.register_buffer('not_a_word', bad, persistent=False)
 
     def replacements(self, input_ids: torch.Tensor, labels: torch.Tensor,
-                     logits: torch.Tensor) -> torch.Tensor:
+                     pred: torch.Tensor) -> torch.Tensor:
         """BoolTensor [B', L]: masked positions eligible for replacement by
-        ``logits.argmax(-1)`` (before the draw with ``prob``)."""
-        pred = logits.argmax(-1)
+        the predicted ids ``pred`` [B', L] (before the draw with
+        ``prob``)."""
         masked = labels != -100
         piece = self.continuation[input_ids]
         next_piece = torch.zeros_like(piece)
@@ -79,14 +79,14 @@ class TextEnricher(nn.Module):
                 f'TextEnricher: the masker of head {self.mlm_head!r} does '
                 'not mask the captions themselves (e.g. phrases); use a '
                 'RandomWordMasker or AttentionGuidedMasker there.')
-        logits = out['logits'].detach()
-        eligible = self.replacements(out['input_ids'], out['labels'], logits)
+        pred = out['logits'].detach().argmax(-1)
+        eligible = self.replacements(out['input_ids'], out['labels'], pred)
         draw = torch.rand(eligible.shape, device=eligible.device)
         replace = eligible & (draw < self.prob)
         count = replace.sum()
         if count:
             rows = input_ids[valid]
-            rows = torch.where(replace, logits.argmax(-1), rows)
+            rows = torch.where(replace, pred, rows)
             new_ids = input_ids.clone()
             new_ids[valid] = rows
             batch.retext(new_ids)

@@ -6,8 +6,8 @@ from typing import Dict, Optional, Sequence
 import torch
 
 from tbps.registry import MODELS
-from .random_word_masker import (_rand, mask_chosen, random_token_ids,
-                                 special_ids)
+from .random_word_masker import (_rand, mask_chosen, non_special,
+                                 random_token_ids, special_ids)
 
 STRATEGIES = ('sample', 'topk')
 
@@ -93,8 +93,8 @@ class AttentionGuidedMasker:
         belongs to within its caption, -1 for special tokens, padding and
         punctuation."""
         device = input_ids.device
-        maskable = ~torch.isin(input_ids, self.special_ids.to(device)) \
-            & attention_mask.bool() & ~self.punctuation.to(device)[input_ids]
+        maskable = non_special(input_ids, attention_mask, self.special_ids) \
+            & ~self.punctuation.to(device)[input_ids]
         starts = maskable & ~self.continuation.to(device)[input_ids]
         index = starts.long().cumsum(1) - 1
         # a continuation piece after a special token or punctuation has no

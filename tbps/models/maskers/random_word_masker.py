@@ -49,6 +49,17 @@ def corrupt(input_ids: torch.Tensor, chosen: torch.Tensor, mask_token_id: int,
     return masked_ids
 
 
+def non_special(input_ids: torch.Tensor,
+                attention_mask: Optional[torch.Tensor],
+                special: torch.Tensor) -> torch.Tensor:
+    """BoolTensor [B, L]: real (unpadded) tokens whose id is not in
+    ``special``."""
+    ok = ~torch.isin(input_ids, special.to(input_ids.device))
+    if attention_mask is not None:
+        ok &= attention_mask.bool()
+    return ok
+
+
 def mask_chosen(masker, input_ids: torch.Tensor,
                 attention_mask: torch.Tensor, chosen: torch.Tensor,
                 generator: Optional[torch.Generator] = None, **extra
@@ -121,10 +132,7 @@ class RandomWordMasker:
     def maskable(self, input_ids: torch.Tensor,
                  attention_mask: Optional[torch.Tensor]) -> torch.Tensor:
         """BoolTensor [B, L]: tokens that may be chosen."""
-        ok = ~torch.isin(input_ids, self.special_ids.to(input_ids.device))
-        if attention_mask is not None:
-            ok &= attention_mask.bool()
-        return ok
+        return non_special(input_ids, attention_mask, self.special_ids)
 
     def __call__(self, text: Dict[str, torch.Tensor],
                  data_samples: Optional[Sequence] = None,

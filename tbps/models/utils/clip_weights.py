@@ -32,8 +32,11 @@ def resolve_clip_file(src: str, what: str = 'CLIP checkpoint'):
 def load_clip_state_dict(src: str) -> Dict[str, torch.Tensor]:
     """The state dict of an OpenAI-format CLIP checkpoint (path, URL or
     zoo name, see :func:`resolve_clip_file`)."""
+    return _read_clip_file(*resolve_clip_file(src))
+
+
+def _read_clip_file(path: str, trusted: bool) -> Dict[str, torch.Tensor]:
     from tbps.converters.clip import load_openai_clip, unwrap_clip_checkpoint
-    path, trusted = resolve_clip_file(src)
     checkpoint, _ = load_openai_clip(path, trusted=trusted)
     return unwrap_clip_checkpoint(checkpoint)
 
@@ -94,8 +97,8 @@ def clip_word_vectors(clip_checkpoint: str, words: Sequence[str],
     from there next time; a different file or vocabulary gives another
     name, so a cache is never used for the wrong weights or words.
     """
-    path, _ = resolve_clip_file(clip_checkpoint,
-                                'model.text_encoder.clip_checkpoint')
+    path, trusted = resolve_clip_file(clip_checkpoint,
+                                      'model.text_encoder.clip_checkpoint')
     vocab_hash = hashlib.sha256('\n'.join(words).encode()).hexdigest()[:12]
     name = f'clip_words_{sha256_of(path)[:12]}_{vocab_hash}.pth'
     cache = osp.join(cache_dir or osp.dirname(osp.abspath(path)), name)
@@ -106,7 +109,7 @@ def clip_word_vectors(clip_checkpoint: str, words: Sequence[str],
     print_log(f'Computing CLIP word vectors of {len(words)} words from '
               f'{path} (once; cached as {cache})', logger='current')
     vectors = compute_clip_word_vectors(
-        load_clip_state_dict(clip_checkpoint), words)
+        _read_clip_file(path, trusted), words)
     os.makedirs(osp.dirname(cache), exist_ok=True)
     torch_save_atomic(vectors, cache)
     return vectors
