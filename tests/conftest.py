@@ -27,19 +27,24 @@ def tiny_synth_root(tmp_path_factory):
     return str(root)
 
 
+def data_root_options(root):
+    """``--cfg-options`` pointing every dataloader of a config at ``root``,
+    without worker processes."""
+    opts = []
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        opts += [f'{loader}.dataset.data_root={root}',
+                 f'{loader}.num_workers=0',
+                 f'{loader}.persistent_workers=False']
+    return opts
+
+
 @pytest.fixture(scope='session')
 def tiny_cli_options():
     """``--cfg-options`` for a seconds-long CLI run of a synth config on a
     given data root: no workers, batch 8, one-layer encoders (the CLIP
     synth config's CLIPVisionEncoder / CLIPTextEncoder)."""
     def options(root):
-        opts = []
-        for loader in ('train_dataloader', 'val_dataloader',
-                       'test_dataloader'):
-            opts += [f'{loader}.dataset.data_root={root}',
-                     f'{loader}.num_workers=0',
-                     f'{loader}.persistent_workers=False']
-        return opts + ['train_dataloader.batch_size=8',
+        return data_root_options(root) + ['train_dataloader.batch_size=8',
                        'train_cfg.val_interval=1',
                        'model.image_encoder.layers=1',
                        'model.text_encoder.layers=1']

@@ -6,6 +6,7 @@ import os.path as osp
 
 import pytest
 import torch
+from conftest import data_root_options
 
 pytestmark = pytest.mark.slow  # torchrun with two processes
 
@@ -14,12 +15,7 @@ CONFIG = osp.join(REPO_ROOT, 'configs/cmmoco/cmmoco_synth.py')
 
 
 def options(root, queue_size):
-    opts = []
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        opts += [f'{loader}.dataset.data_root={root}',
-                 f'{loader}.num_workers=0',
-                 f'{loader}.persistent_workers=False']
-    return opts + ['train_dataloader.batch_size=8', 'train_cfg.max_epochs=1',
+    return data_root_options(root) + ['train_dataloader.batch_size=8', 'train_cfg.max_epochs=1',
                    'train_cfg.val_interval=1',
                    f'model.moco.queue_size={queue_size}',
                    'test_evaluator.reciprocal.k=3']

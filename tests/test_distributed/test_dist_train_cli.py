@@ -6,6 +6,7 @@ import json
 import os.path as osp
 
 import pytest
+from conftest import data_root_options
 
 pytestmark = pytest.mark.slow  # torchrun with two processes
 
@@ -61,11 +62,7 @@ def test_torchrun_two_processes_laip_both_stages(tiny_synth_root, tmp_path,
     MPM and local-alignment heads without gradient, so DDP must look for
     unused parameters (the config's find_unused_parameters)."""
     work = str(tmp_path / 'work')
-    opts = []
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        opts += [f'{loader}.dataset.data_root={tiny_synth_root}',
-                 f'{loader}.num_workers=0',
-                 f'{loader}.persistent_workers=False']
+    opts = data_root_options(tiny_synth_root)
     opts += ['train_dataloader.batch_size=8', 'train_cfg.max_epochs=2',
              'train_cfg.val_interval=2', 'custom_hooks.0.stages.1.begin=1',
              'model.image_encoder.arch.num_layers=1',

@@ -10,6 +10,7 @@ import time
 
 import pytest
 import torch
+from conftest import data_root_options
 
 pytestmark = pytest.mark.slow  # three real tools/train.py runs
 
@@ -17,12 +18,7 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def options(root):
-    opts = []
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        opts += [f'{loader}.dataset.data_root={root}',
-                 f'{loader}.num_workers=0',
-                 f'{loader}.persistent_workers=False']
-    return opts + ['train_dataloader.batch_size=8', 'train_cfg.max_epochs=3',
+    return data_root_options(root) + ['train_dataloader.batch_size=8', 'train_cfg.max_epochs=3',
                    'train_cfg.val_interval=10',
                    'custom_hooks.0.stages.1.begin=2',
                    'model.image_encoder.arch.num_layers=1',
