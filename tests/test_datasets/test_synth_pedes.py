@@ -95,16 +95,16 @@ def _check_caption_against_labels(caption, labels):
                             'coat', 'overcoat', 'dress')
             lower = nxt in ('trousers', 'pants', 'shorts', 'skirt', 'dress')
             if upper and f'upper_{color}' in IDX:
-                assert labels[IDX[f'upper_{color}']] == 1, caption
+                assert labels[IDX[f'upper_{color}']] == 0, caption
             if lower and f'lower_{color}' in IDX:
-                assert labels[IDX[f'lower_{color}']] == 1, caption
+                assert labels[IDX[f'lower_{color}']] == 0, caption
     for m in re.finditer(r'(long|short) sleeved|with (long|short) sleeves',
                          caption):
         short = 'short' in m.group(0)
         assert labels[IDX['sleeve_length']] == int(short), caption
     if 'no bag' in caption or 'without a bag' in caption:
         assert labels[IDX['backpack']] == labels[IDX['handbag']] == \
-            labels[IDX['bag']] == 0
+            labels[IDX['bag']] == 1  # 1 = without
 
 
 def test_attribute_labels_consistent_with_captions(tiny_synth_root):
@@ -138,10 +138,14 @@ def test_label_convention():
                  lower_length='short', lower_color='pink')
     lab = dict(zip(MALS_ATTRIBUTES, mals_labels(ident)))
     assert lab['gender'] == 1 and lab['age'] == 1 and lab['hair_length'] == 0
-    assert lab['hat'] == 1 and lab['backpack'] == 1 and lab['handbag'] == 0
+    # presence pairs ("with X" / "without X"): 0 = present, as APTM reads
+    # MALS (label v selects prompt sentence 2i + v)
+    assert lab['hat'] == 0 and lab['backpack'] == 0 and lab['handbag'] == 1
     assert lab['sleeve_length'] == 1 and lab['lower_length'] == 1
-    assert lab['lower_type'] == 1 and lab['upper_red'] == 1
-    assert lab['lower_pink'] == 1 and sum(mals_labels(ident)[10:]) == 2
+    assert lab['lower_type'] == 1 and lab['upper_red'] == 0
+    colours = mals_labels(ident)[10:]
+    assert lab['lower_pink'] == 0 and colours.count(0) == 2
+    assert colours.count(1) == len(colours) - 2
 
 
 def test_near_duplicate_pairs(tmp_path):
@@ -325,3 +329,18 @@ def test_cli_writes_dataset_and_grid(tmp_path, capsys):
               '--num-val-ids', '2', '--num-test-ids', '2', '--views-per-id',
               '3'])
     assert 'not regenerating' in capsys.readouterr().out
+
+
+def test_data_of_another_generator_version_is_refused(tmp_path,
+                                                      tiny_synth_root):
+    """Version 1.0 wrote presence labels the other way round: its data must
+    not be read silently by a tbps that trains on the labels."""
+    from tbps.datasets.synth_pedes import check_generated_meta
+    with open(osp.join(tiny_synth_root, 'meta.json')) as f:
+        meta = json.load(f)
+    check_generated_meta('SynthPEDES', tiny_synth_root, meta['seed'], {})
+    old = tmp_path / 'old'
+    old.mkdir()
+    (old / 'meta.json').write_text(json.dumps(dict(meta, version='1.0')))
+    with pytest.raises(ValueError, match=r"version '1\.0'.*Delete .*old"):
+        check_generated_meta('SynthPEDES', str(old), meta['seed'], {})

@@ -6,12 +6,16 @@ dataset). :func:`sample_identity` draws one, :func:`mutate_identity`
 derives a near-duplicate that differs in exactly one factor and
 :func:`mals_labels` maps an identity to the 27 MALS attribute labels.
 
-MALS label convention (order of :data:`MALS_ATTRIBUTES`, as in APTM's
-attribute prompts): for a two-sided attribute ``a/b`` the label is ``0``
-for ``a`` and ``1`` for ``b`` (``woman/man``: 0 = woman, 1 = man); for a
-presence attribute (hat, bags, each colour) ``1`` means present and ``0``
-absent; ``-1`` means the attribute cannot be seen in that image (e.g. a
-hand bag hidden by an occluder).
+MALS label convention (order of :data:`MALS_ATTRIBUTES`), as APTM's
+attribute prompts read it: label ``v`` of attribute ``i`` selects prompt
+sentence ``2i + v`` of the pair (:data:`tbps.models.heads.
+attribute_prompt_head.APTM_ATTRIBUTE_PROMPTS`). So for a two-sided
+attribute ``a/b`` the label is ``0`` for ``a`` and ``1`` for ``b``
+(``woman/man``: 0 = woman, 1 = man), and for a presence attribute (hat,
+bags, each colour), whose pair is "with X" / "without X" ("wears X" /
+"does not wear X"), ``0`` means present and ``1`` absent; ``-1`` means the
+attribute cannot be seen in that image (e.g. a hand bag hidden by an
+occluder). (Generator version 1.0 wrote presence the other way round.)
 """
 from typing import Dict, List, Optional, Sequence
 
@@ -22,13 +26,14 @@ MALS_ATTRIBUTES = (
     'gender',            # 0 woman, 1 man
     'age',               # 0 younger than 18, 1 older than 18
     'hair_length',       # 0 short, 1 long
-    'hat',               # 1 wears a hat
-    'backpack',          # 1 carries a backpack
-    'handbag',           # 1 carries a hand bag
-    'bag',               # 1 carries another bag (shoulder bag)
+    'hat',               # 0 wears a hat, 1 without
+    'backpack',          # 0 carries a backpack, 1 without
+    'handbag',           # 0 carries a hand bag, 1 without
+    'bag',               # 0 carries another bag (shoulder bag), 1 without
     'sleeve_length',     # 0 long sleeves, 1 short sleeves
     'lower_length',      # 0 long lower garment, 1 short
     'lower_type',        # 0 dress or skirt, 1 pants or shorts
+    # colours: 0 wears that colour, 1 does not
     'upper_black', 'upper_white', 'upper_red', 'upper_purple',
     'upper_yellow', 'upper_blue', 'upper_green', 'upper_gray',
     'lower_black', 'lower_white', 'lower_purple', 'lower_yellow',
@@ -249,22 +254,26 @@ def mals_labels(identity: Dict,
     """
     ident = identity
     bag = ident['bag']
+
+    def absent(present: bool) -> int:  # presence pairs: 0 with, 1 without
+        return int(not present)
+
     lab = {
         'gender': int(ident['gender'] == 'male'),
         'age': int(ident['age'] == 'adult'),
         'hair_length': int(ident['hair_length'] == 'long'),
-        'hat': int(ident['hat'] != 'none'),
-        'backpack': int(bag == 'backpack'),
-        'handbag': int(bag == 'handbag'),
-        'bag': int(bag == 'shoulder bag'),
+        'hat': absent(ident['hat'] != 'none'),
+        'backpack': absent(bag == 'backpack'),
+        'handbag': absent(bag == 'handbag'),
+        'bag': absent(bag == 'shoulder bag'),
         'sleeve_length': int(ident['sleeve'] == 'short'),
         'lower_length': int(ident['lower_length'] == 'short'),
         'lower_type': int(ident['lower_kind'] in ('trousers', 'shorts')),
     }
     for c in UPPER_LABEL_COLORS:
-        lab[f'upper_{c}'] = int(ident['upper_color'] == c)
+        lab[f'upper_{c}'] = absent(ident['upper_color'] == c)
     for c in LOWER_LABEL_COLORS:
-        lab[f'lower_{c}'] = int(ident['lower_color'] == c)
+        lab[f'lower_{c}'] = absent(ident['lower_color'] == c)
     if 'bag' in hidden:
         lab.update(backpack=-1, handbag=-1, bag=-1)
     if 'lower_length' in hidden:

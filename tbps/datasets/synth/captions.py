@@ -95,12 +95,13 @@ MOTION = ('is walking', 'is standing', 'walks')
 CONNECTIVES = ('and', 'also')
 
 #: Caption words that imply an attribute label (used by tests and
-#: analysis): word -> (MALS attribute name, label).
+#: analysis): word -> (MALS attribute name, label); presence labels are 0
+#: (see :mod:`tbps.datasets.synth.attributes`).
 ATTRIBUTE_KEYWORDS = {
-    'backpack': ('backpack', 1), 'rucksack': ('backpack', 1),
-    'handbag': ('handbag', 1), 'purse': ('handbag', 1),
-    'shoulder': ('bag', 1), 'messenger': ('bag', 1),
-    'crossbody': ('bag', 1), 'hat': ('hat', 1), 'cap': ('hat', 1),
+    'backpack': ('backpack', 0), 'rucksack': ('backpack', 0),
+    'handbag': ('handbag', 0), 'purse': ('handbag', 0),
+    'shoulder': ('bag', 0), 'messenger': ('bag', 0),
+    'crossbody': ('bag', 0), 'hat': ('hat', 0), 'cap': ('hat', 0),
     'woman': ('gender', 0), 'lady': ('gender', 0), 'girl': ('gender', 0),
     'man': ('gender', 1), 'guy': ('gender', 1), 'boy': ('gender', 1),
     'skirt': ('lower_type', 0), 'dress': ('lower_type', 0),

@@ -30,12 +30,13 @@ from .attributes import (DESCRIBED_FACTORS, FACTORS, MALS_ATTRIBUTES,
 from .captions import grammar_vocabulary, make_caption, processed_tokens
 from .render import render_person
 
-GENERATOR_VERSION = '1.0'
+GENERATOR_VERSION = '1.1'  # 1.1: presence labels 0 = present (MALS/APTM)
 LABEL_CONVENTION = (
     'MALS order; two-sided attributes a/b: 0 = a, 1 = b (gender 1 = man, '
     'age 1 = older than 18, hair 1 = long, sleeve 1 = short, lower length '
     '1 = short, lower type 1 = pants/shorts); presence attributes (hat, '
-    'bags, colours): 1 = present; -1 = not visible in that image.')
+    'bags, colours; prompt pairs "with X" / "without X"): 0 = present, '
+    '1 = absent; -1 = not visible in that image.')
 _STREAM_IDENTITY, _STREAM_IMAGE, _STREAM_CAPTION = 0, 1, 2
 
 
