@@ -112,6 +112,44 @@ def test_random_masker_determinism_and_cap(bert_tok):
               random_token_ratio=0.2)
 
 
+@needs_minilm
+def test_random_masker_whole_words(bert_tok):
+    """whole_word: a word's pieces are chosen together, words are drawn
+    with mask_prob (not pieces) and max_masks caps words."""
+    captions = ['a woman in a cardigan and leggings with a handbag'] * 400
+    text = bert_tok(captions)
+    ids, mask = text['input_ids'], text['attention_mask']
+    vocab = list(bert_tok.vocabulary)
+    pieces = [vocab[i] for i in ids[0].tolist()]
+    assert 'card' in pieces and '##igan' in pieces  # real sub-words
+    starts = torch.tensor([not p.startswith('##') and p not in (
+        '[CLS]', '[SEP]', '[PAD]') for p in pieces])
+    word_of = starts.long().cumsum(0) - 1
+    num_words = int(starts.sum())
+    masker = build('RandomWordMasker', bert_tok, mask_prob=0.3,
+                   whole_word=True)
+    out = masker(text, generator=torch.Generator().manual_seed(0))
+    chosen = out['labels'] != -100
+    for row in chosen:
+        for w in range(num_words):
+            in_word = (word_of == w) & mask[0].bool() & (
+                ids[0] != bert_tok.sep_token_id)
+            in_word[0] = False
+            picked = row[in_word]
+            assert picked.all() or not picked.any()  # all pieces or none
+    words_chosen = (chosen & starts).sum(1).float()
+    assert abs(words_chosen.mean().item() - 0.3 * num_words) < 0.35
+    # the token-level masker splits words
+    token_level = build('RandomWordMasker', bert_tok, mask_prob=0.3)(
+        text, generator=torch.Generator().manual_seed(0))['labels'] != -100
+    card = pieces.index('card')
+    assert (token_level[:, card] != token_level[:, card + 1]).any()
+    capped = build('RandomWordMasker', bert_tok, mask_prob=0.9, max_masks=2,
+                   whole_word=True)(text)
+    n_words = ((capped['labels'] != -100) & starts).sum(1)
+    assert n_words.max() == 2 and n_words.min() >= 1
+
+
 def test_random_masker_clip_tokenizer():
     from tbps.datasets.tokenizers import CLIPTokenizer
     tok = CLIPTokenizer()

@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 
 from tbps.registry import MODELS
-from tbps.models.maskers.attention_guided_masker import word_piece_tables
+from tbps.models.maskers.random_word_masker import word_piece_tables
 from tbps.models.maskers.random_word_masker import special_ids
 
 

@@ -1,26 +1,15 @@
 """Attention-guided masking (AGM, AGA): mask the words the text encoder's
 [CLS] token attends to."""
-import string
 from typing import Dict, Optional, Sequence
 
 import torch
 
 from tbps.registry import MODELS
 from .random_word_masker import (_rand, mask_chosen, non_special,
-                                 random_token_ids, special_ids)
+                                 random_token_ids, special_ids,
+                                 whole_word_index, word_piece_tables)
 
 STRATEGIES = ('sample', 'topk')
-
-
-def word_piece_tables(tokenizer):
-    """BoolTensors [V]: ``continuation`` (a WordPiece ``##`` piece, part of
-    the word before it) and ``punctuation`` (a token of punctuation only),
-    from the tokenizer's ``vocabulary``."""
-    vocab = list(tokenizer.vocabulary)
-    continuation = torch.tensor([t.startswith('##') for t in vocab])
-    punctuation = torch.tensor([bool(t) and all(c in string.punctuation
-                                                for c in t) for t in vocab])
-    return continuation, punctuation
 
 
 @MODELS.register_module()
@@ -92,15 +81,9 @@ class AttentionGuidedMasker:
         """LongTensor [B, L]: the index of the maskable word each token
         belongs to within its caption, -1 for special tokens, padding and
         punctuation."""
-        device = input_ids.device
         maskable = non_special(input_ids, attention_mask, self.special_ids) \
-            & ~self.punctuation.to(device)[input_ids]
-        starts = maskable & ~self.continuation.to(device)[input_ids]
-        index = starts.long().cumsum(1) - 1
-        # a continuation piece after a special token or punctuation has no
-        # word to join
-        return torch.where(maskable & (index >= 0), index,
-                           torch.full_like(index, -1))
+            & ~self.punctuation.to(input_ids.device)[input_ids]
+        return whole_word_index(maskable, input_ids, self.continuation)
 
     def word_scores(self, attention: torch.Tensor,
                     word_ids: torch.Tensor) -> torch.Tensor:

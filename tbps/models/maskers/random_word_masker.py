@@ -1,4 +1,5 @@
 """BERT-style random token masking (masked language modelling, IRRA's IRR)."""
+import string
 from typing import Dict, Optional, Sequence
 
 import torch
@@ -47,6 +48,29 @@ def corrupt(input_ids: torch.Tensor, chosen: torch.Tensor, mask_token_id: int,
     masked_ids[to_mask] = mask_token_id
     masked_ids[to_random] = random_ids.to(input_ids.device)[pick[to_random]]
     return masked_ids
+
+
+def word_piece_tables(tokenizer):
+    """BoolTensors [V]: ``continuation`` (a WordPiece ``##`` piece, part of
+    the word before it) and ``punctuation`` (a token of punctuation only),
+    from the tokenizer's ``vocabulary``."""
+    vocab = list(tokenizer.vocabulary)
+    continuation = torch.tensor([t.startswith('##') for t in vocab])
+    punctuation = torch.tensor([bool(t) and all(c in string.punctuation
+                                                for c in t) for t in vocab])
+    return continuation, punctuation
+
+
+def whole_word_index(maskable: torch.Tensor, input_ids: torch.Tensor,
+                     continuation: torch.Tensor) -> torch.Tensor:
+    """LongTensor [B, L]: the index of the word each ``maskable`` token
+    belongs to within its row (a word = a piece and the ``##`` pieces
+    after it), -1 for the others and for a continuation piece with no
+    maskable word to join."""
+    starts = maskable & ~continuation.to(input_ids.device)[input_ids]
+    index = starts.long().cumsum(1) - 1
+    return torch.where(maskable & (index >= 0), index,
+                       torch.full_like(index, -1))
 
 
 def non_special(input_ids: torch.Tensor,
@@ -99,13 +123,19 @@ class RandomWordMasker:
         mask_prob (float): Probability that a token is chosen.
         mask_token_ratio (float): Share of chosen tokens set to the mask id.
         random_token_ratio (float): Share set to a random token.
-        max_masks (int, optional): At most this many chosen tokens per row.
+        max_masks (int, optional): At most this many chosen tokens (words
+            with ``whole_word``) per row.
+        whole_word (bool): Choose words instead of tokens: a word (a piece
+            and the ``##`` pieces after it) is chosen with ``mask_prob`` and
+            all its pieces are corrupted (APTM's, X-VLM's whole-word
+            masking).
     """
 
     def __init__(self, tokenizer, mask_prob: float = 0.15,
                  mask_token_ratio: float = 0.8,
                  random_token_ratio: float = 0.1,
-                 max_masks: Optional[int] = None):
+                 max_masks: Optional[int] = None,
+                 whole_word: bool = False):
         if not 0 < mask_prob <= 1:
             raise ValueError(f'mask_prob must be in (0, 1], got {mask_prob}.')
         if (min(mask_token_ratio, random_token_ratio) < 0
@@ -122,12 +152,16 @@ class RandomWordMasker:
         self.mask_token_id = int(tokenizer.mask_token_id)
         self.special_ids = special_ids(tokenizer)
         self.random_ids = random_token_ids(tokenizer)
+        self.whole_word = whole_word
+        if whole_word:
+            self.continuation = word_piece_tables(tokenizer)[0]
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(mask_prob={self.mask_prob}, '
                 f'mask_token_ratio={self.mask_token_ratio}, '
                 f'random_token_ratio={self.random_token_ratio}, '
-                f'max_masks={self.max_masks})')
+                f'max_masks={self.max_masks}, '
+                f'whole_word={self.whole_word})')
 
     def maskable(self, input_ids: torch.Tensor,
                  attention_mask: Optional[torch.Tensor]) -> torch.Tensor:
@@ -156,6 +190,12 @@ class RandomWordMasker:
         input_ids = text['input_ids']
         attention_mask = text.get('attention_mask')
         maskable = self.maskable(input_ids, attention_mask)
+        words = None
+        if self.whole_word:  # draw words: one score per word, at its start
+            words = whole_word_index(maskable, input_ids, self.continuation)
+            previous = torch.cat([torch.full_like(words[:, :1], -1),
+                                  words[:, :-1]], dim=1)
+            maskable = (words >= 0) & (words != previous)
         scores = _rand(input_ids.shape, input_ids, generator)
         chosen = (scores < self.mask_prob) & maskable
         # A row where the draw chose nothing gets its lowest-scoring
@@ -167,6 +207,14 @@ class RandomWordMasker:
         if self.max_masks is not None:
             rank = scores.masked_fill(~chosen, 2.0).argsort(1).argsort(1)
             chosen &= rank < self.max_masks
+        if words is not None:  # every piece of a chosen word
+            # column w: word w chosen; unchosen tokens write to a spare
+            # last column, so only True is ever scattered
+            by_word = chosen.new_zeros(chosen.shape[0], chosen.shape[1] + 1)
+            spare = torch.full_like(words, chosen.shape[1])
+            by_word.scatter_(1, torch.where(chosen, words, spare),
+                             torch.ones_like(chosen))
+            chosen = by_word.gather(1, words.clamp(min=0)) & (words >= 0)
 
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
