@@ -8,8 +8,7 @@ derives a near-duplicate that differs in exactly one factor and
 
 MALS label convention (order of :data:`MALS_ATTRIBUTES`), as APTM's
 attribute prompts read it: label ``v`` of attribute ``i`` selects prompt
-sentence ``2i + v`` of the pair (:data:`tbps.models.heads.
-attribute_prompt_head.APTM_ATTRIBUTE_PROMPTS`). So for a two-sided
+sentence ``2i + v`` of the pair (:data:`MALS_PROMPTS`). So for a two-sided
 attribute ``a/b`` the label is ``0`` for ``a`` and ``1`` for ``b``
 (``woman/man``: 0 = woman, 1 = man), and for a presence attribute (hat,
 bags, each colour), whose pair is "with X" / "without X" ("wears X" /
@@ -40,6 +39,38 @@ MALS_ATTRIBUTES = (
     'lower_blue', 'lower_green', 'lower_pink', 'lower_gray', 'lower_brown',
 )
 assert len(MALS_ATTRIBUTES) == 27
+
+
+def _presence(thing: str) -> tuple:
+    return f'the person with {thing}', f'the person without {thing}'
+
+
+def _colour(colour: str, part: str) -> tuple:
+    return (f'the person wears {colour} {part} clothes',
+            f'the person does not wear {colour} {part} clothes')
+
+
+#: APTM's 54 attribute prompt sentences, in the authors' order: attribute
+#: ``i`` of :data:`MALS_ATTRIBUTES` owns sentences ``2i`` and ``2i + 1``,
+#: and its label ``v`` in {0, 1} says which is true.
+MALS_PROMPTS = (
+    'the person is a woman', 'the person is a man',
+    'the person is younger than 18 years old',
+    'the person is older than 18 years old',
+    'the person with short hair', 'the person with long hair',
+    *_presence('a hat'), *_presence('a backpack'), *_presence('a handbag'),
+    *_presence('a bag'),
+    'the person wears long sleeved upper clothes',
+    'the person wears short sleeved upper clothes',
+    'the person wears long dress or long pants',
+    'the person wears short dress or short pants',
+    'the person wears dress or skirt', 'the person wears pants or shorts',
+    *(s for c in ('black', 'white', 'red', 'purple', 'yellow', 'blue',
+                  'green', 'gray') for s in _colour(c, 'upper')),
+    *(s for c in ('black', 'white', 'purple', 'yellow', 'blue', 'green',
+                  'pink', 'gray', 'brown') for s in _colour(c, 'lower')),
+)
+assert len(MALS_PROMPTS) == 2 * len(MALS_ATTRIBUTES)
 
 UPPER_LABEL_COLORS = ('black', 'white', 'red', 'purple', 'yellow', 'blue',
                       'green', 'gray')

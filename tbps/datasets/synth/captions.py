@@ -19,6 +19,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from . import VOCAB_FILE
+from .attributes import MALS_PROMPTS
 
 SPECIAL_TOKENS = ('[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]')
 PUNCTUATION = (',', '.')
@@ -365,9 +366,11 @@ def _strings(obj):
 
 
 def grammar_vocabulary() -> List[str]:
-    """Every word and punctuation mark the grammar can emit, sorted."""
+    """Every word and punctuation mark the grammar can emit and every word
+    of APTM's attribute prompts (:data:`~tbps.datasets.synth.attributes.
+    MALS_PROMPTS`), sorted."""
     words = set(PUNCTUATION)
-    for s in _strings(_LEXICON):
+    for s in [*_strings(_LEXICON), *MALS_PROMPTS]:
         words.update(w for w in s.replace('{poss}', ' ').split())
     return sorted(words)
 

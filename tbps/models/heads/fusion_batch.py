@@ -46,8 +46,14 @@ What a head reads from the batch:
                             them for the heads that follow; only for a head
                             with ``edits_text = True``, which the retriever
                             runs before the others (AGA's TextEnricher)
+``text_features(text)``     the text encoder + projection on other
+                            sentences (``input_ids``/``attention_mask``) ->
+                            ``global`` [B', D], ``tokens``, ``mask``
+``with_text(text)``         a view of this batch with other captions (same
+                            images), e.g. APTM's EDA view
 ==========================  ================================================
 """
+import copy
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
@@ -92,8 +98,13 @@ class FusionBatch:
     def momentum_embeds(self) -> Tuple[torch.Tensor, torch.Tensor]:
         """Unit-norm momentum features (image, text) [B, D], no gradient;
         the EMA update of the momentum encoders runs on the first call."""
-        return self.cached('momentum_embeds', lambda: self._retriever
-                           .momentum_embeds(self.images, self.text))
+        embeds = self.cached('momentum_embeds', lambda: self._retriever
+                             .momentum_embeds(self.images, self.text))
+        if embeds is None:
+            raise RuntimeError('A batch view (with_text) has no momentum '
+                               'features: run momentum heads on the batch '
+                               'itself.')
+        return embeds
 
     def retext(self, input_ids: torch.Tensor) -> None:
         """Use ``input_ids`` [B, L] (same mask) as the batch's captions
@@ -106,6 +117,28 @@ class FusionBatch:
         self.text = dict(self.text, input_ids=input_ids)
         self.text_feat = self._retriever.extract_text_feat(self.text)
         self.text_embed = F.normalize(self.text_feat['global'], dim=-1)
+
+    def text_features(self, text: Dict[str, torch.Tensor]
+                      ) -> Dict[str, torch.Tensor]:
+        """Text encoder + projection on ``text`` (``input_ids``,
+        ``attention_mask`` [B', L']): ``global`` [B', D] (projected, not
+        normalised), ``tokens`` [B', L', C], ``mask``."""
+        return self._retriever.extract_text_feat(text)
+
+    def with_text(self, text: Dict[str, torch.Tensor]) -> 'FusionBatch':
+        """The same images and samples with other captions ``text`` [B, L']
+        (e.g. a second view of each caption), encoded anew and with its own
+        cache. Heads that need momentum features cannot run on it (the
+        momentum encoders update once per batch)."""
+        if text['input_ids'].shape[0] != self.images.shape[0]:
+            raise ValueError(f'with_text: {text["input_ids"].shape[0]} '
+                             f'captions for {self.images.shape[0]} images.')
+        view = copy.copy(self)
+        view.text = text
+        view.text_feat = self.text_features(text)
+        view.text_embed = F.normalize(view.text_feat['global'], dim=-1)
+        view._cache = {'momentum_embeds': None}
+        return view
 
     def encode_text(self, input_ids: torch.Tensor,
                     attention_mask: torch.Tensor):
