@@ -12,9 +12,11 @@ MODALITIES = ('pair', 'image', 'text')
 
 class TBPSDataSample(BaseDataElement):
     """Fields (all optional): ``pid`` (int identity), ``image_id`` (int),
-    ``img_path`` (str), ``caption`` (str), ``modality`` (one of
+    ``img_path`` (str), ``caption`` (str), ``caption_eda`` (str, a second
+    view of the caption, ``EDACaption``), ``modality`` (one of
     :data:`MODALITIES`), ``sample_idx`` (index in the dataset),
-    ``attributes`` (LongTensor [27] in {1, 0, -1}, MALS order),
+    ``attributes`` (LongTensor [27] in {1, 0, -1}, MALS order and label
+    convention, see :mod:`tbps.datasets.synth.attributes`),
     ``phrases`` (list[str], the caption's noun phrases, see
     :mod:`tbps.datasets.phrases`).
 

@@ -95,6 +95,16 @@ NO_BAG_PARTICIPLE = ('without a bag', 'with no bag', 'carrying nothing')
 MOTION = ('is walking', 'is standing', 'walks')
 CONNECTIVES = ('and', 'also')
 
+#: Words the grammar uses interchangeably for one value (each pair comes
+#: from one tuple above): the synonyms of EDA on SynthPEDES
+#: (``EDACaption(synonyms='synth_pedes')``), so augmented captions stay in
+#: the SynthPEDES vocabulary and keep their meaning.
+SYNONYM_GROUPS = (('gray', 'grey'), ('blonde', 'blond'), ('woman', 'lady'),
+                  ('man', 'guy'), ('child', 'kid'),
+                  ('person', 'pedestrian'), ('shirt', 'top'),
+                  ('trousers', 'pants'), ('shoes', 'sneakers'),
+                  ('backpack', 'rucksack'), ('handbag', 'purse'))
+
 #: Caption words that imply an attribute label (used by tests and
 #: analysis): word -> (MALS attribute name, label); presence labels are 0
 #: (see :mod:`tbps.datasets.synth.attributes`).

@@ -5,11 +5,13 @@ from mmcv.transforms import (CenterCrop, LoadImageFromFile, Normalize,
                              RandomFlip, RandomGrayscale, RandomResize, Resize)
 
 from tbps.registry import TRANSFORMS
+from .eda import EDACaption
 from .formatting import PackTBPSInputs
 
 for _t in (CenterCrop, LoadImageFromFile, Normalize, RandomFlip,
            RandomGrayscale, RandomResize, Resize):
     TRANSFORMS.register_module(module=_t)
 
-__all__ = ['PackTBPSInputs', 'CenterCrop', 'LoadImageFromFile', 'Normalize',
-           'RandomFlip', 'RandomGrayscale', 'RandomResize', 'Resize']
+__all__ = ['EDACaption', 'PackTBPSInputs', 'CenterCrop', 'LoadImageFromFile',
+           'Normalize', 'RandomFlip', 'RandomGrayscale', 'RandomResize',
+           'Resize']

@@ -25,7 +25,8 @@ class PackTBPSInputs(BaseTransform):
 
     DEFAULT_META_KEYS = ('sample_idx', 'img_path', 'gallery_img_path',
                          'image_id', 'pid', 'raw_pid', 'modality', 'caption',
-                         'phrases', 'ori_shape', 'img_shape', 'flip')
+                         'caption_eda', 'phrases', 'ori_shape', 'img_shape',
+                         'flip')
 
     def __init__(self, meta_keys: Sequence[str] = DEFAULT_META_KEYS):
         self.meta_keys = tuple(meta_keys)
