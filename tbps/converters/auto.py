@@ -9,12 +9,13 @@ from .utils import unwrap_checkpoint
 #: format -> the converter script that writes it once to disk.
 CONVERTERS = dict(albef='tools/model_converters/albef2tbps.py',
                   openai_clip='tools/model_converters/clip2tbps.py',
-                  irra='tools/model_converters/irra2tbps.py')
+                  irra='tools/model_converters/irra2tbps.py',
+                  aptm='tools/model_converters/aptm2tbps.py')
 
 
 def detect_format(state_dict: Dict[str, torch.Tensor]) -> str:
-    """``'albef'``, ``'openai_clip'``, ``'irra'`` or ``'tbps'`` (anything
-    else) from the keys of an unwrapped state dict."""
+    """``'albef'``, ``'openai_clip'``, ``'irra'``, ``'aptm'`` or ``'tbps'``
+    (anything else) from the keys of an unwrapped state dict."""
     keys = list(state_dict)
 
     def has(prefix):
@@ -27,6 +28,8 @@ def detect_format(state_dict: Dict[str, torch.Tensor]) -> str:
         return 'openai_clip'
     if has('base_model.visual.'):
         return 'irra'
+    if has('vision_encoder.layers.') and has('text_encoder.'):
+        return 'aptm'
     return 'tbps'
 
 
@@ -34,7 +37,7 @@ def to_tbps_state_dict(checkpoint, img_size=None
                        ) -> Tuple[Dict[str, torch.Tensor], str,
                                   Optional[dict]]:
     """``(state_dict, format, report)`` of a loaded checkpoint: tbps
-    checkpoints unwrapped, ALBEF, OpenAI CLIP and IRRA ones converted
+    checkpoints unwrapped, ALBEF, OpenAI CLIP, IRRA and APTM ones converted
     (CLIP's position embedding resized to ``img_size``)."""
     state_dict = unwrap_checkpoint(checkpoint, keys=('state_dict', 'model'))
     fmt = detect_format(state_dict)
@@ -49,5 +52,9 @@ def to_tbps_state_dict(checkpoint, img_size=None
     if fmt == 'irra':
         from .irra import convert_irra_state_dict
         new, report = convert_irra_state_dict(state_dict, img_size=img_size)
+        return new, fmt, report
+    if fmt == 'aptm':
+        from .aptm import convert_aptm_state_dict
+        new, report = convert_aptm_state_dict(state_dict)
         return new, fmt, report
     return state_dict, fmt, None
