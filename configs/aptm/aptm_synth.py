@@ -31,11 +31,15 @@ model = dict(
     loss_weights=dict(eda=0.8),
     rerank=dict(k=32),  # of 400 test images (CUHK-PEDES: 128 of 3074)
 )
-train_pipeline = [
+train_pipeline_no_eda = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale={{_base_.img_scale}}, keep_ratio=False),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    # SynthPEDES's own synonyms, so the view stays in its vocabulary
+    dict(type='PackTBPSInputs'),
+]
+# the EDA view with SynthPEDES's own synonyms (the view stays in its
+# vocabulary), before packing
+train_pipeline = train_pipeline_no_eda[:-1] + [
     dict(type='EDACaption', synonyms='synth_pedes'),
     dict(type='PackTBPSInputs'),
 ]
