@@ -20,15 +20,17 @@ model = dict(
     # APTM's MALS image statistics (0-255)
     data_preprocessor=dict(mean=(112.630, 106.623, 108.055),
                            std=(78.751, 75.846, 76.757)),
+    # The BERT file is loaded into the whole model, not per encoder with a
+    # prefix: besides text_encoder.* and fusion_encoder.* it holds
+    # heads.mlm.predictor.* (APTM's BertForMaskedLM.from_pretrained starts
+    # the MLM head from BERT's), and the heads take no init_cfg. mmengine
+    # applies this after the submodules' init_weights (the Swin load below);
+    # its missing-keys warning lists what BERT does not initialise.
+    init_cfg=dict(type='Pretrained',
+                  checkpoint='checkpoints/bert_base_uncased_tbps.pth'),
     image_encoder=dict(init_cfg=dict(
         type='Pretrained', checkpoint='checkpoints/swin_base_22k_tbps.pth',
         prefix='image_encoder.')),
-    text_encoder=dict(init_cfg=dict(
-        type='Pretrained', checkpoint='checkpoints/bert_base_uncased_tbps.pth',
-        prefix='text_encoder.')),
-    fusion_encoder=dict(init_cfg=dict(
-        type='Pretrained', checkpoint='checkpoints/bert_base_uncased_tbps.pth',
-        prefix='fusion_encoder.')),
     heads=dict(attr=dict(type='AttributePromptHead', label_smoothing=0.4)),
     loss_weights=dict(attr=0.8 / 3),
 )
