@@ -96,16 +96,20 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def time_steps(model, optim_wrapper, data, steps, warmup, device):
-    """Seconds of each timed ``train_step`` after ``warmup`` untimed ones."""
+def time_steps(model, optim_wrapper, data, steps, warmup, device,
+               log_vars=None):
+    """Seconds of each timed ``train_step`` after ``warmup`` untimed ones;
+    the logged losses of each step are appended to ``log_vars``."""
     times = []
     for i in range(warmup + steps):
         synchronize(device)
         start = time.perf_counter()
-        model.train_step(data, optim_wrapper)
+        logged = model.train_step(data, optim_wrapper)
         synchronize(device)
         if i >= warmup:
             times.append(time.perf_counter() - start)
+        if log_vars is not None:
+            log_vars.append(logged)
     return times
 
 
@@ -134,6 +138,7 @@ def main():
     data = make_batch(batch_size, image_size(cfg))
 
     times = {name: [] for name in wrappers}
+    log_vars = []
     peak = {}
     rounds = 2 if args.amp else 1  # alternate precisions in two rounds
     for r in range(rounds):
@@ -142,7 +147,8 @@ def main():
                 torch.cuda.reset_peak_memory_stats()
             times[name] += time_steps(model, wrapper, data,
                                       max(1, args.steps // rounds),
-                                      args.warmup if r == 0 else 1, device)
+                                      args.warmup if r == 0 else 1, device,
+                                      log_vars)
             if device.startswith('cuda'):
                 peak[name] = max(peak.get(name, 0),
                                  torch.cuda.max_memory_allocated())
@@ -159,6 +165,13 @@ def main():
         mem = f', peak {peak[name] / 2**30:.2f} GiB' if name in peak else ''
         print(f'  {name:5s} {step * 1e3:9.1f} ms/step  '
               f'{rate[name]:8.1f} images/s  ({len(ts)} steps{mem})')
+    # same seed, batch and number of steps -> comparable across runs (e.g.
+    # before / after a change, with --cfg-options): the optimizer's updates
+    # shape the later losses
+    print('  losses of the last step: ' + ', '.join(
+        f'{k} {float(torch.as_tensor(v).detach()):.6f}'
+        for k, v in sorted(log_vars[-1].items())
+        if 'loss' in k))
     if 'amp' in rate:
         print(f'  AMP / fp32 images/s: {rate["amp"] / rate["fp32"]:.2f}x')
 

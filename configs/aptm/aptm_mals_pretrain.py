@@ -59,8 +59,10 @@ test_dataloader = test_evaluator = test_cfg = None
 max_epochs = 32
 optim_wrapper = dict(
     type='OptimWrapper',
+    # torch's fused kernel: one pass per parameter, CPU and CUDA
     optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.01,
-                   betas=(0.9, 0.98), eps=1e-8),
+                   betas=(0.9, 0.98), eps=1e-8,
+                   fused=True),
     paramwise_cfg=dict(bias_decay_mult=0.0, norm_decay_mult=0.0,
                        bypass_duplicate=True,
                        custom_keys={'temperature': dict(decay_mult=0.0)}),

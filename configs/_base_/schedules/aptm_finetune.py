@@ -6,8 +6,10 @@
 max_epochs = 30
 optim_wrapper = dict(
     type='OptimWrapper',
+    # torch's fused kernel: one pass per parameter, CPU and CUDA
     optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.01,
-                   betas=(0.9, 0.98), eps=1e-8),
+                   betas=(0.9, 0.98), eps=1e-8,
+                   fused=True),
     clip_grad=None,
 )
 param_scheduler = [

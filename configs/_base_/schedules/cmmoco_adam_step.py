@@ -4,8 +4,10 @@
 max_epochs = 80
 optim_wrapper = dict(
     type='OptimWrapper',
+    # torch's fused kernel: one pass per parameter, CPU and CUDA
     optimizer=dict(type='Adam', lr=1e-4, betas=(0.9, 0.999), eps=1e-8,
-                   weight_decay=4e-5),
+                   weight_decay=4e-5,
+                   fused=True),
     paramwise_cfg=dict(bias_lr_mult=2.0, bias_decay_mult=0.0),
 )
 param_scheduler = [

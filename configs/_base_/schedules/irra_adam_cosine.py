@@ -6,8 +6,10 @@
 # decay (IRRA: cross-module biases 2x, head biases 5x, no decay).
 _base_ = ['./adamw_cosine.py']
 optim_wrapper = dict(
+    # torch's fused kernel: one pass per parameter, CPU and CUDA
     optimizer=dict(_delete_=True, type='Adam', lr=1e-5, betas=(0.9, 0.999),
-                   eps=1e-3, weight_decay=4e-5),
+                   eps=1e-3, weight_decay=4e-5,
+                   fused=True),
     paramwise_cfg=dict(custom_keys={
         'irr.cross_attn': dict(lr_mult=5.0),
         'irr.cross_modal_transformer': dict(lr_mult=5.0),
