@@ -17,6 +17,8 @@ from typing import List, Optional, Sequence
 from mmengine.dataset import BaseDataset, Compose
 from mmengine.logging import print_log
 
+from .worker_seeding import reseed_worker
+
 SPLITS = ('train', 'val', 'test')
 
 
@@ -232,6 +234,7 @@ class TextImageDataset(BaseDataset):
         return record
 
     def prepare_data(self, idx) -> Optional[dict]:
+        reseed_worker(self)  # a new training epoch: this worker's new seed
         info = self.get_data_info(idx)
         if info['modality'] == 'text':
             return self.query_pipeline(info)

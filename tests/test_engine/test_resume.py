@@ -25,18 +25,25 @@ def options(root):
                    'model.text_encoder.num_layers=1']
 
 
-def command(root, work, *extra):
+def command(root, work, *extra, workers=0):
+    # persistent workers: augmentation (flips) drawn in worker processes
+    loader = [f'train_dataloader.num_workers={workers}',
+              f'train_dataloader.persistent_workers={bool(workers)}']
     return [sys.executable, osp.join(REPO_ROOT, 'tools/train.py'),
             osp.join(REPO_ROOT, 'configs/laip/laip_synth.py'),
-            '--work-dir', work, *extra, '--cfg-options'] + options(root)
+            '--work-dir', work, *extra, '--cfg-options'] + options(root) + \
+        loader
 
 
-def test_resume_after_kill_matches_uninterrupted(tiny_synth_root, tmp_path):
+@pytest.mark.parametrize('workers', [0, 2])
+def test_resume_after_kill_matches_uninterrupted(tiny_synth_root, tmp_path,
+                                                 workers):
     env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
     whole, killed = str(tmp_path / 'whole'), str(tmp_path / 'killed')
-    subprocess.run(command(tiny_synth_root, whole), env=env, check=True,
-                   capture_output=True, timeout=900)
-    proc = subprocess.Popen(command(tiny_synth_root, killed), env=env,
+    subprocess.run(command(tiny_synth_root, whole, workers=workers), env=env,
+                   check=True, capture_output=True, timeout=900)
+    proc = subprocess.Popen(command(tiny_synth_root, killed,
+                                    workers=workers), env=env,
                             stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.time() + 600
@@ -48,7 +55,8 @@ def test_resume_after_kill_matches_uninterrupted(tiny_synth_root, tmp_path):
     proc.send_signal(signal.SIGKILL)  # somewhere in epoch 2
     proc.wait()
     assert osp.isfile(osp.join(killed, 'epoch_1.pth'))
-    subprocess.run(command(tiny_synth_root, killed, '--resume'), env=env,
+    subprocess.run(command(tiny_synth_root, killed, '--resume',
+                           workers=workers), env=env,
                    check=True, capture_output=True, timeout=900)
     a = torch.load(osp.join(whole, 'epoch_3.pth'), weights_only=True)
     b = torch.load(osp.join(killed, 'epoch_3.pth'), weights_only=True)

@@ -8,6 +8,7 @@ import torch
 from mmengine.dist import all_gather_object, get_rank
 from mmengine.hooks import Hook
 
+from tbps.datasets.worker_seeding import set_epoch_seed
 from tbps.registry import HOOKS
 
 
@@ -36,15 +37,20 @@ class RNGStateHook(Hook):
     restores the weights, optimizer, schedulers, epoch and sampler seed,
     but not the generators: without them a resumed run draws other
     dropout masks, masked words and hard negatives than the uninterrupted
-    one. (DataLoader workers seed themselves from the config seed each time
-    they start; with ``num_workers > 0`` their augmentation stream is
-    therefore not continued.)"""
+    one. DataLoader workers (``num_workers > 0``) are reseeded at every
+    training epoch from (seed, epoch, rank, worker id)
+    (:mod:`tbps.datasets.worker_seeding`), so their augmentations do not
+    depend on when the workers started."""
 
     # before CheckpointHook (VERY_LOW) at the end of an epoch
     priority = 'LOW'
 
     def __init__(self):
         self._states = None
+
+    def before_train_epoch(self, runner) -> None:
+        set_epoch_seed(runner.train_dataloader.dataset, runner.seed,
+                       runner.epoch, get_rank())
 
     def after_train_epoch(self, runner) -> None:
         # Every rank gets here (checkpoints are saved by rank 0 alone, so
