@@ -28,3 +28,9 @@ aptm_randaugment = dict(
              direction='vertical', pad_val=128),
         dict(type='mmpretrain.Rotate', magnitude_range=(0, 30), pad_val=128),
     ])
+aptm_test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(128, 384), keep_ratio=False,
+         interpolation='bicubic'),
+    dict(type='PackTBPSInputs'),
+]
