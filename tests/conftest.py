@@ -45,7 +45,7 @@ def tiny_cli_options():
     synth config's CLIPVisionEncoder / CLIPTextEncoder)."""
     def options(root):
         return data_root_options(root) + ['train_dataloader.batch_size=8',
-                       'train_cfg.val_interval=1',
+                       'train_cfg.val_interval=1', 'train_cfg.val_begin=1',
                        'model.image_encoder.layers=1',
                        'model.text_encoder.layers=1']
     return options

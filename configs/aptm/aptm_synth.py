@@ -11,8 +11,10 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 
+# the BERT sizes and schedule of albef_synth.py (no dropout, 16 epochs)
 tiny_bert = dict(hidden_size=128, num_attention_heads=4,
-                 intermediate_size=512, max_position_embeddings=64)
+                 intermediate_size=512, max_position_embeddings=64,
+                 hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
 model = dict(
     data_preprocessor=dict(
         tokenizer=dict(_delete_=True, type='SynthPEDESTokenizer')),
@@ -44,6 +46,14 @@ train_pipeline = train_pipeline_no_eda[:-1] + [
     dict(type='PackTBPSInputs'),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+max_epochs = 16
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', by_epoch=True, begin=1, end=max_epochs,
+         eta_min=1e-5, convert_to_iter_based=True),
+]
+train_cfg = dict(max_epochs=max_epochs, val_begin=8)
 default_hooks = dict(logger=dict(interval=20))
 optim_wrapper = dict(
     optimizer=dict(betas=(0.9, 0.98)),

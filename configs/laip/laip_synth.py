@@ -8,8 +8,11 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 
+# no dropout in the small BERTs trained from scratch: they learn faster
+# without it and a step costs a fifth less (the quick start's budget)
 tiny_bert = dict(hidden_size=128, num_attention_heads=4,
-                 intermediate_size=512, max_position_embeddings=64)
+                 intermediate_size=512, max_position_embeddings=64,
+                 hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
 model = dict(
     data_preprocessor=dict(
         tokenizer=dict(_delete_=True, type='SynthPEDESTokenizer'),
@@ -30,13 +33,17 @@ model = dict(
     rerank=dict(k=32),  # of 400 test images
 )
 
-stage2_begin = 10  # stage 1: ITC + ITM; stage 2: all losses
+max_epochs = 16
+stage2_begin = 8  # stage 1: ITC + ITM; stage 2: all losses
 # each stage: one warm-up epoch from 0.1x, then cosine to 1e-5 (restarted)
 param_scheduler = [
     dict(type='StagedCosineLR', stages=[0, stage2_begin], warmup=1,
          warmup_factor=0.1, eta_min=1e-5, by_epoch=True, begin=0,
-         end={{_base_.max_epochs}}, convert_to_iter_based=True),
+         end=max_epochs, convert_to_iter_based=True),
 ]
+# validated at epochs 12, 14 and 16: R1 climbs through stage 2's cosine
+# decay, earlier checkpoints do not win (and each validation costs ~7 s)
+train_cfg = dict(max_epochs=max_epochs, val_begin=12)
 custom_hooks = [
     dict(type='LossStageHook', stages=[
         dict(begin=0, loss_weights=dict(triplet=0.0, mlm=0.0, local=0.0)),

@@ -15,10 +15,11 @@ CONFIG = osp.join(REPO_ROOT, 'configs/cmmoco/cmmoco_synth.py')
 
 
 def options(root, queue_size):
-    return data_root_options(root) + ['train_dataloader.batch_size=8', 'train_cfg.max_epochs=1',
-                   'train_cfg.val_interval=1',
-                   f'model.moco.queue_size={queue_size}',
-                   'test_evaluator.reciprocal.k=3']
+    return data_root_options(root) + [
+        'train_dataloader.batch_size=8', 'train_cfg.max_epochs=1',
+        'train_cfg.val_interval=1', 'train_cfg.val_begin=1',
+        f'model.moco.queue_size={queue_size}',
+        'test_evaluator.reciprocal.k=3']
 
 
 def queued_pids(checkpoint):

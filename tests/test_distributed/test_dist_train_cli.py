@@ -64,7 +64,8 @@ def test_torchrun_two_processes_laip_both_stages(tiny_synth_root, tmp_path,
     work = str(tmp_path / 'work')
     opts = data_root_options(tiny_synth_root)
     opts += ['train_dataloader.batch_size=8', 'train_cfg.max_epochs=2',
-             'train_cfg.val_interval=2', 'custom_hooks.0.stages.1.begin=1',
+             'train_cfg.val_interval=2', 'train_cfg.val_begin=1',
+             'custom_hooks.0.stages.1.begin=1',
              'model.image_encoder.arch.num_layers=1',
              'model.text_encoder.num_layers=1', 'model.rerank.k=4']
     log = run_group(['-m', 'torch.distributed.run', '--nproc_per_node', '2',

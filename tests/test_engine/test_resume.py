@@ -18,11 +18,12 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def options(root):
-    return data_root_options(root) + ['train_dataloader.batch_size=8', 'train_cfg.max_epochs=3',
-                   'train_cfg.val_interval=10',
-                   'custom_hooks.0.stages.1.begin=2',
-                   'model.image_encoder.arch.num_layers=1',
-                   'model.text_encoder.num_layers=1']
+    return data_root_options(root) + [
+        'train_dataloader.batch_size=8', 'train_cfg.max_epochs=3',
+        'train_cfg.val_interval=10', 'train_cfg.val_begin=1',
+        'custom_hooks.0.stages.1.begin=2',
+        'model.image_encoder.arch.num_layers=1',
+        'model.text_encoder.num_layers=1']
 
 
 def command(root, work, *extra, workers=0):

@@ -295,7 +295,7 @@ def test_full_configs_irra_settings(dataset):
     assert cfg.model.embed_dim == 512
     assert cfg.optim_wrapper.optimizer == dict(
         type='Adam', lr=1e-5, betas=(0.9, 0.999), eps=1e-3,
-        weight_decay=4e-5)
+        weight_decay=4e-5, fused=True)
     warmup, cosine = cfg.param_scheduler
     assert (warmup.type, warmup.start_factor, warmup.end) == ('LinearLR',
                                                               0.1, 5)

@@ -115,7 +115,7 @@ def test_each_stage_restarts_warmup_and_cosine():
 def test_laip_configs_restart_at_stage_two():
     from mmengine.config import Config
     for path, stage2 in (('configs/laip/laip_cuhk.py', 30),
-                         ('configs/laip/laip_synth.py', 10)):
+                         ('configs/laip/laip_synth.py', 8)):
         cfg = Config.fromfile(path)
         (scheduler, ) = cfg.param_scheduler
         assert scheduler.type == 'StagedCosineLR'

@@ -17,7 +17,8 @@ SHRINK = ['model.image_encoder.arch.embed_dims=16',
           'model.text_encoder.num_layers=1',
           'model.fusion_encoder.num_layers=1',
           'train_dataloader.batch_size=8', 'train_cfg.max_epochs=1',
-          'train_cfg.val_interval=1', 'default_hooks.logger.interval=1']
+          'train_cfg.val_interval=1', 'train_cfg.val_begin=1',
+          'default_hooks.logger.interval=1']
 
 
 def losses(log, names):

@@ -108,6 +108,7 @@ def test_eval_time_dual_encoder_has_no_rerank_run(tiny_synth_root,
 def test_quickstart_reports_every_phase(tiny_synth_root, load_tool):
     bench = load_tool('benchmarks/quickstart.py')
     opts = ['train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
+            'train_cfg.val_begin=1',
             'train_dataloader.batch_size=8', 'model.rerank.k=4',
             'model.image_encoder.arch.num_layers=1',
             'model.text_encoder.num_layers=1']

@@ -96,13 +96,14 @@ class ITMHead(nn.Module):
                              self.temperature(batch))
         ttok, tmask = batch.text_feat['tokens'], batch.text_feat['mask']
         itok = batch.image_feat['tokens']
-        txt_neg = neg['text_for_image']
-        pos = batch.fuse(ttok, tmask, itok)[0][:, 0]
-        neg_image = batch.fuse(ttok, tmask,
-                               itok[neg['image_for_text']])[0][:, 0]
-        neg_text = batch.fuse(ttok[txt_neg], tmask[txt_neg], itok)[0][:, 0]
-        return dict(pos=self(pos), neg_image=self(neg_image),
-                    neg_text=self(neg_text), text_valid=neg['text_valid'],
+        txt_neg, img_neg = neg['text_for_image'], neg['image_for_text']
+        # the three sets of pairs in one fusion pass (larger matrix products)
+        fused = batch.fuse(torch.cat([ttok, ttok, ttok[txt_neg]]),
+                           torch.cat([tmask, tmask, tmask[txt_neg]]),
+                           torch.cat([itok, itok[img_neg], itok]))[0][:, 0]
+        pos, neg_image, neg_text = self(fused).chunk(3)
+        return dict(pos=pos, neg_image=neg_image, neg_text=neg_text,
+                    text_valid=neg['text_valid'],
                     image_valid=neg['image_valid'])
 
     def loss(self, batch) -> Dict[str, torch.Tensor]:
