@@ -49,8 +49,14 @@ class RNGStateHook(Hook):
         self._states = None
 
     def before_train_epoch(self, runner) -> None:
-        set_epoch_seed(runner.train_dataloader.dataset, runner.seed,
-                       runner.epoch, get_rank())
+        loader = runner.train_dataloader
+        if getattr(loader, 'generator', None) is None:
+            # Creating a DataLoader iterator draws its workers' base seed;
+            # from the global generator, that draw would fall at epoch 0 in
+            # an uninterrupted run with persistent workers but at the
+            # resumed epoch after a resume, shifting every later draw.
+            loader.generator = torch.Generator().manual_seed(int(runner.seed))
+        set_epoch_seed(loader.dataset, runner.seed, runner.epoch, get_rank())
 
     def after_train_epoch(self, runner) -> None:
         # Every rank gets here (checkpoints are saved by rank 0 alone, so
