@@ -28,15 +28,8 @@ model = dict(
     heads=dict(itc=dict(queue_size=2048)),
     rerank=dict(k=32),  # of 400 test images (CUHK-PEDES: 128 of 3074)
 )
-# LAIP's synth schedule length (laip_synth.py: 8 + 8 epochs)
-max_epochs = 16
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', by_epoch=True, begin=1, end=max_epochs,
-         eta_min=1e-5, convert_to_iter_based=True),
-]
-train_cfg = dict(max_epochs=max_epochs, val_begin=8)
+# 16 epochs (synth_cpu.py), as laip_synth.py's 8 + 8, validated from 8
+train_cfg = dict(val_begin=8)
 default_hooks = dict(logger=dict(interval=20))
 # ALBEF's weight-decay exemptions: biases, LayerNorm weights, temperatures
 optim_wrapper = dict(paramwise_cfg=dict(

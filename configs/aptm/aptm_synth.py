@@ -46,14 +46,7 @@ train_pipeline = train_pipeline_no_eda[:-1] + [
     dict(type='PackTBPSInputs'),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-max_epochs = 16
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', by_epoch=True, begin=1, end=max_epochs,
-         eta_min=1e-5, convert_to_iter_based=True),
-]
-train_cfg = dict(max_epochs=max_epochs, val_begin=8)
+train_cfg = dict(val_begin=8)
 default_hooks = dict(logger=dict(interval=20))
 optim_wrapper = dict(
     optimizer=dict(betas=(0.9, 0.98)),

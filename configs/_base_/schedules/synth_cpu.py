@@ -1,7 +1,7 @@
 # CPU schedule of the embedded SynthPEDES configs (models trained from
-# scratch): AdamW, one linear warm-up epoch from 0.1x, cosine to 1e-5,
-# validation every 2 epochs.
-max_epochs = 20
+# scratch): AdamW, 16 epochs, one linear warm-up epoch from 0.1x, cosine to
+# 1e-5, validation every 2 epochs.
+max_epochs = 16
 warmup_epochs = 1
 
 optim_wrapper = dict(
