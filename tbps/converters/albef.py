@@ -130,6 +130,14 @@ def _fusion_start(state_dict, prefix: str) -> Tuple[int, int]:
     return start, total
 
 
+def _tie_decoder_bias(new: Dict[str, torch.Tensor]) -> None:
+    """BERT ties the LM decoder bias to ``bias``; a file may store only the
+    latter: fill ``decoder.bias`` of the MLM predictor from it."""
+    mlm = HEAD_KEYS['mlm'] + '.predictor.'
+    if mlm + 'bias' in new and mlm + 'decoder.bias' not in new:
+        new[mlm + 'decoder.bias'] = new[mlm + 'bias']
+
+
 def _map_bert(rest: str, fusion_start: int, text_dst: str,
               fusion_dst: Optional[str]) -> Optional[str]:
     """Map a key below ``text_encoder[.bert].``; None = not a tbps key."""
@@ -253,10 +261,7 @@ def convert_albef_state_dict(state_dict: Dict[str, torch.Tensor],
             continue
         put(dst, key, value)
 
-    # BERT ties the LM decoder bias to ``bias``; older checkpoints store one.
-    mlm = HEAD_KEYS['mlm'] + '.predictor.'
-    if mlm + 'bias' in new and mlm + 'decoder.bias' not in new:
-        new[mlm + 'decoder.bias'] = new[mlm + 'bias']
+    _tie_decoder_bias(new)
     has_momentum = any(k.startswith('momentum.module.') for k in new)
     if has_momentum:
         new['momentum.steps'] = torch.tensor(1, dtype=torch.long)
@@ -282,7 +287,8 @@ def convert_albef_state_dict(state_dict: Dict[str, torch.Tensor],
         pos_embed_tokens=(int(pos.shape[1]) if pos is not None else None),
         temperature=(float(state_dict['temp'].reshape(()))
                      if 'temp' in state_dict else None),
-        mlm_head=any(k.startswith(mlm) for k in new),
+        mlm_head=any(k.startswith(HEAD_KEYS['mlm'] + '.predictor.')
+                     for k in new),
         momentum=has_momentum,
         dropped=dropped,
         unmapped=unmapped,

@@ -57,7 +57,8 @@ from typing import Dict, Optional, Tuple
 
 import torch
 
-from .albef import HEAD_KEYS, _fusion_start, _map_bert, _text_prefix
+from .albef import (HEAD_KEYS, _fusion_start, _map_bert, _text_prefix,
+                    _tie_decoder_bias)
 from .swin import convert_swin_state_dict
 from .utils import format_key_report, unwrap_checkpoint
 
@@ -182,10 +183,8 @@ def convert_aptm_state_dict(checkpoint) -> Tuple[Dict[str, torch.Tensor],
             continue
         new[dst] = value
 
-    # BERT ties the LM decoder bias to ``bias``; a file may store only one.
+    _tie_decoder_bias(new)
     mlm = HEAD_KEYS['mlm'] + '.predictor.'
-    if mlm + 'bias' in new and mlm + 'decoder.bias' not in new:
-        new[mlm + 'decoder.bias'] = new[mlm + 'bias']
     report = OrderedDict(
         layout=('MLM (BertForMaskedLM: text_encoder.bert.*)'
                 if text_src.endswith('.bert.') else
