@@ -133,3 +133,26 @@ def test_config_builds_datasets(config, fake_roots, tiny_synth_root,
         assert item['data_samples'].pid is not None
         if ds_cfg.get('phrase_cfg'):
             assert dataset[0]['data_samples'].phrases
+
+
+PRETRAINED = [p for p in CONFIGS if p.endswith('_pretrained.py')]
+
+
+@pytest.mark.parametrize('config', PRETRAINED)
+def test_pretrained_config_is_its_base_plus_initialisation(config):
+    """``X_pretrained.py`` is ``X.py`` with ``load_from`` and, for models
+    with momentum queues, ``ResetQueuesHook`` after X's own hooks: a change
+    to X's recipe reaches the pre-trained regime too."""
+    base = Config.fromfile(config.replace('_pretrained.py', '.py')).to_dict()
+    cfg = Config.fromfile(config).to_dict()
+    changed = {k for k in set(base) | set(cfg) if base.get(k) != cfg.get(k)}
+    assert changed <= {'load_from', 'custom_hooks'}, changed
+    assert cfg['load_from'] and cfg['load_from'] != base.get('load_from')
+    model = MODELS.build(Config.fromfile(config).model)
+    has_queues = any(hasattr(m, 'pid_queue') for m in model.modules())
+    hooks = cfg.get('custom_hooks', [])
+    base_hooks = base.get('custom_hooks', [])
+    if has_queues:
+        assert hooks == base_hooks + [dict(type='ResetQueuesHook')]
+    else:
+        assert hooks == base_hooks
