@@ -23,15 +23,23 @@ class InfoNCELoss(nn.Module):
 
     Args:
         temperature (float): Initial tau (0.07 in CLIP/ALBEF).
-        learnable (bool): Learn tau.
+        learnable (bool): Learn tau; a fixed tau is not saved in or loaded
+            from checkpoints (the config's value is used).
         use_pids (bool): Identity-aware targets; False gives the diagonal.
     """
 
     def __init__(self, temperature: float = 0.07, learnable: bool = True,
                  max_inv_temperature: float = 100.0, use_pids: bool = True):
         super().__init__()
-        self.log_inv_temperature = nn.Parameter(
-            torch.tensor(math.log(1.0 / temperature)), requires_grad=learnable)
+        log_inv = torch.tensor(math.log(1.0 / temperature))
+        if learnable:
+            self.log_inv_temperature = nn.Parameter(log_inv)
+        else:
+            # a fixed tau is part of the config, not of the weights: a
+            # checkpoint (e.g. a pre-training with a learned tau) loaded
+            # into this loss must not replace it
+            self.register_buffer('log_inv_temperature', log_inv,
+                                 persistent=False)
         self.max_log = math.log(max_inv_temperature)
         self.use_pids = use_pids
 

@@ -51,3 +51,22 @@ def test_temperature_is_learnable_and_clamped():
     assert img.grad is not None and torch.isfinite(out)
     fixed = MODELS.build(dict(type='InfoNCELoss', learnable=False))
     assert not fixed.log_inv_temperature.requires_grad
+
+
+def test_fixed_temperature_survives_a_loaded_learned_one():
+    """Fine-tuning the fixed-temperature control from a checkpoint with a
+    learned tau keeps the config's tau (the control would otherwise train
+    at whatever tau the pre-training learned)."""
+    learned = MODELS.build(dict(type='InfoNCELoss', temperature=0.07))
+    with torch.no_grad():
+        learned.log_inv_temperature.fill_(math.log(1 / 0.02))
+    fixed = MODELS.build(dict(type='InfoNCELoss', temperature=0.07,
+                              learnable=False))
+    assert 'log_inv_temperature' not in fixed.state_dict()
+    result = fixed.load_state_dict(learned.state_dict(), strict=False)
+    assert result.unexpected_keys == ['log_inv_temperature']
+    assert math.isclose(float(fixed.temperature), 0.07, rel_tol=1e-6)
+    # the learnable loss saves and loads its tau
+    fresh = MODELS.build(dict(type='InfoNCELoss', temperature=0.07))
+    fresh.load_state_dict(learned.state_dict())
+    assert math.isclose(float(fresh.temperature), 0.02, rel_tol=1e-6)

@@ -1,0 +1,8 @@
+# clip_synth_fixed_temp.py (InfoNCE, fixed temperature) fine-tuned from the
+# CLIP baseline pre-trained on the synthetic MALS-like corpus, first
+#     python tools/train.py configs/clip/clip_synth_pretrain.py \
+#         --work-dir work_dirs/clip_synth_pretrain
+# (or --cfg-options load_from=CHECKPOINT).
+_base_ = ['./clip_synth_fixed_temp.py']
+
+load_from = 'work_dirs/clip_synth_pretrain/epoch_10.pth'
