@@ -21,9 +21,8 @@ model = dict(
 )
 # TEM starts after the first epoch, when the MLM head predicts words better
 # than chance.
-custom_hooks = [
-    dict(type='LossStageHook', stages=[
-        dict(begin=0, loss_weights=dict(tem=0.0)),
-        dict(begin=1, loss_weights=dict(tem=1.0)),
-    ]),
-]
+tem_start_hook = dict(type='LossStageHook', stages=[
+    dict(begin=0, loss_weights=dict(tem=0.0)),
+    dict(begin=1, loss_weights=dict(tem=1.0)),
+])
+custom_hooks = [tem_start_hook]

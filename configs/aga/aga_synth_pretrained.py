@@ -8,10 +8,4 @@
 _base_ = ['./aga_synth.py']
 
 load_from = 'work_dirs/albef_synth_pretrain/epoch_10.pth'
-custom_hooks = [
-    dict(type='LossStageHook', stages=[
-        dict(begin=0, loss_weights=dict(tem=0.0)),
-        dict(begin=1, loss_weights=dict(tem=1.0)),
-    ]),
-    dict(type='ResetQueuesHook'),
-]
+custom_hooks = [{{_base_.tem_start_hook}}, dict(type='ResetQueuesHook')]

@@ -44,12 +44,12 @@ param_scheduler = [
 # validated at epochs 12, 14 and 16: R1 climbs through stage 2's cosine
 # decay, earlier checkpoints do not win (and each validation costs ~7 s)
 train_cfg = dict(max_epochs=max_epochs, val_begin=12)
-custom_hooks = [
-    dict(type='LossStageHook', stages=[
-        dict(begin=0, loss_weights=dict(triplet=0.0, mlm=0.0, local=0.0)),
-        dict(begin=stage2_begin, loss_weights=dict()),
-    ]),
-]
+# stage 1: ITC + ITM only; stage 2 adds the LAIP heads
+loss_stage_hook = dict(type='LossStageHook', stages=[
+    dict(begin=0, loss_weights=dict(triplet=0.0, mlm=0.0, local=0.0)),
+    dict(begin=stage2_begin, loss_weights=dict()),
+])
+custom_hooks = [loss_stage_hook]
 train_dataloader = dict(dataset=dict(
     phrase_cfg=dict(cache_file='phrases.json', backend='auto')))
 default_hooks = dict(logger=dict(interval=20))
