@@ -8,3 +8,4 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 load_from = 'checkpoints/clip_vit_b16_openai_tbps.pth'
+optim_wrapper = dict(paramwise_cfg={{_base_.clip_paramwise_cfg}})

@@ -21,7 +21,8 @@ model = dict(
 
 max_epochs = 10
 warmup_epochs = 1
-optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=0.05))
+optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=0.05),
+                     paramwise_cfg={{_base_.clip_paramwise_cfg}})
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0,
          end=warmup_epochs, convert_to_iter_based=True),

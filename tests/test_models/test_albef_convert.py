@@ -332,6 +332,9 @@ def test_bare_state_dict_and_errors(vocab):
     ('retrieval', 'configs/laip/laip_synth.py',
      QUEUE_KEYS | LOCAL_KEYS | MLM_KEYS),
     ('pretrain', 'configs/laip/laip_synth.py', QUEUE_KEYS | LOCAL_KEYS),
+    # AGA's TEM reads the MLM head from its start epoch: the pre-training
+    # layout fills it (the aga_{cuhk,icfg,rstp} initialisation)
+    ('pretrain', 'configs/aga/aga_synth.py', QUEUE_KEYS),
 ])
 def test_loads_into_fusion_retriever(layout, config, missing, vocab):
     model = build(config)

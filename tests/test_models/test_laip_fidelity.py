@@ -73,6 +73,30 @@ def test_no_weight_decay_on_biases_norms_and_temperatures(config, tiny_cfg):
     assert decay['image_proj.proj.weight'] == base > 0
 
 
+
+@pytest.mark.parametrize('config', ['configs/clip/clip_synth.py',
+                                    'configs/clip/clip_cuhk.py',
+                                    'configs/irra/irra_synth.py'])
+def test_clip_decays_neither_temperature_nor_biases_nor_norms(config):
+    """CLIP's exemptions; without them AdamW shrinks log(1/tau) to 0."""
+    from mmengine.config import Config
+    from mmengine.optim import build_optim_wrapper
+    from tbps.registry import MODELS
+    cfg = Config.fromfile(config)
+    model = MODELS.build(Config.fromfile('configs/clip/clip_synth.py').model)
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    names = {id(p): n for n, p in model.named_parameters()}
+    decay = {names[id(p)]: group['weight_decay']
+             for group in wrapper.optimizer.param_groups
+             for p in group['params']}
+    base = cfg.optim_wrapper.optimizer.weight_decay
+    assert decay['losses.itc.log_inv_temperature'] == 0
+    norms = [n for n in decay if '.ln' in n and n.endswith('weight')]
+    biases = [n for n in decay if n.endswith('bias')]
+    assert norms and biases
+    assert all(decay[n] == 0 for n in norms + biases)
+    assert decay['image_proj.proj.weight'] == base > 0
+
 def _lrs(schedulers, optimizer, steps):
     out = []
     for _ in range(steps):

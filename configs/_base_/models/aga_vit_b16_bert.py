@@ -1,7 +1,8 @@
 # AGA = ALBEF (ViT-B/16 + BERT, momentum ITC, ITM) + masked-word modelling
 # with attention-guided masking (AGM) + text enrichment (TEM). TEM runs
 # before the other heads: it rewrites the captions ITC and ITM read. The MLM head is named
-# 'mlm' so converted ALBEF checkpoints fill its BERT LM head.
+# 'mlm' so converted ALBEF pre-training checkpoints fill its BERT LM head
+# (the retrieval ones have none).
 _base_ = ['./albef_vit_b16_bert.py']
 model = dict(heads=dict(
     _delete_=True,

@@ -38,3 +38,12 @@ model = dict(
     embed_dim=512,
     losses=dict(itc=dict(type='InfoNCELoss', temperature=0.02)),
 )
+
+# As CLIP's training: no weight decay on biases, LayerNorm gains and the
+# learnable temperature (decoupled decay would pull log(1/tau) towards 0,
+# i.e. tau towards 1). The method configs set
+#     optim_wrapper = dict(paramwise_cfg={{_base_.clip_paramwise_cfg}})
+clip_paramwise_cfg = dict(
+    bias_decay_mult=0.0, norm_decay_mult=0.0,
+    custom_keys={'temperature': dict(decay_mult=0.0),
+                 'in_proj_bias': dict(decay_mult=0.0)})

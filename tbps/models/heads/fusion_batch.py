@@ -25,8 +25,8 @@ What a head reads from the batch:
 ``image_feat``              ``global`` [B, D] (projected), ``tokens``
                             [B, 1+N, C] (image encoder output)
 ``text_feat``               ``global`` [B, D], ``tokens`` [B, L, C], ``mask``
-                            and, when a head's masker asks for it
-                            (``needs_text_attention``), ``cls_attention``
+                            and, when a head asks for it (its
+                            ``needs_text_attention``), ``cls_attention``
                             [B, layers, L] of the text encoder
 ``image_embed``             [B, D] unit-norm ``image_feat['global']``
 ``text_embed``              [B, D] unit-norm ``text_feat['global']``
