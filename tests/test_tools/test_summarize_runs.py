@@ -41,6 +41,11 @@ def test_mean_and_sample_std_per_label(tmp_path, capsys):
     assert rows[3].startswith('| B | 1 | 40.00 ± 0.00 |')
     assert table in capsys.readouterr().out
 
+    per_run = summarize_runs.main(['--per-run', f'A={tmp_path}/a_s*'])
+    assert per_run.splitlines()[2:] == [
+        f'| A | a_s{s} | {r:.2f} | {r + 10:.2f} | {r + 20:.2f} | '
+        f'{r + 1:.2f} | {r - 1:.2f} |' for s, r in enumerate((10, 20, 30))]
+
     # the best validation epoch by R1, not the last one
     val = summarize_runs.main(['--split', 'val', f'A={tmp_path}/a_s*'])
     assert '| A | 3 | 25.00 ± 10.00 |' in val

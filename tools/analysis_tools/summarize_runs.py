@@ -10,7 +10,8 @@ metrics to ``<timestamp>.json`` and the validation metrics to
 
 prints one markdown row per label: the number of runs, then mean +- sample
 standard deviation of R1, R5, R10, mAP and mINP on the test split (or the
-best validation epoch with ``--split val``).
+best validation epoch with ``--split val``); ``--per-run`` prints one row
+per run (its directory name) instead.
 """
 import argparse
 import glob
@@ -93,11 +94,24 @@ def markdown_table(groups: Dict[str, List[Dict[str, float]]]) -> str:
     return '\n'.join(lines)
 
 
+def per_run_table(groups: Dict[str, Dict[str, Dict[str, float]]]) -> str:
+    """One row per run: label, work-directory name, metrics."""
+    lines = ['| runs | run | ' + ' | '.join(METRICS) + ' |',
+             '|---|---|' + '---|' * len(METRICS)]
+    for label, runs in groups.items():
+        for name, metrics in runs.items():
+            cells = [f'{metrics[m]:.2f}' for m in METRICS]
+            lines.append(f'| {label} | {name} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('groups', nargs='+', metavar='LABEL=GLOB',
                         help='a label and a glob of work directories')
     parser.add_argument('--split', default='test', choices=('test', 'val'))
+    parser.add_argument('--per-run', action='store_true',
+                        help='one row per run instead of mean +- std')
     return parser.parse_args(argv)
 
 
@@ -111,8 +125,13 @@ def main(argv=None) -> str:
         dirs = sorted(d for d in glob.glob(pattern) if osp.isdir(d))
         if not dirs:
             raise SystemExit(f'{label}: no directory matches {pattern!r}')
-        groups[label] = [run_metrics(d, args.split) for d in dirs]
-    table = markdown_table(groups)
+        groups[label] = {osp.basename(d): run_metrics(d, args.split)
+                         for d in dirs}
+    if args.per_run:
+        table = per_run_table(groups)
+    else:
+        table = markdown_table({label: list(runs.values())
+                                for label, runs in groups.items()})
     print(table)
     return table
 
