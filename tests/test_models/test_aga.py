@@ -250,3 +250,62 @@ def test_random_masking_masks_function_words_agm_does_not():
             total += len(chosen)
         shares[name] = function / total
     assert shares['random'] > 0.3 and shares['agm'] < 0.1, shares
+
+
+def test_tem_momentum_predictor_uses_the_momentum_models_guess(tiny_cfg):
+    torch.manual_seed(0)
+    cfg = tiny_cfg('configs/aga/aga_synth.py')
+    cfg.heads.tem.update(predictor='momentum', prob=1.0)
+    model = MODELS.build(cfg)
+    assert 'momentum.module.heads.mlm.predictor.decoder.weight' in \
+        model.state_dict()
+    # only the momentum copy of the MLM predictor favours 'blue'
+    blue = model.tokenizer.vocabulary.index('blue')
+    with torch.no_grad():
+        model.momentum.module.heads.mlm.predictor.bias[blue] = 1e4
+    seen = {}
+    itc_loss = model.heads.itc.loss
+
+    def spy(batch):
+        seen['ids'] = batch.text['input_ids'].clone()
+        return itc_loss(batch)
+
+    model.heads.itc.loss = spy
+    inputs = fusion_batch(model)
+    original = inputs['inputs']['text']['input_ids'].clone()
+    losses = model(**inputs, mode='loss')
+    changed = seen['ids'] != original
+    assert int(losses['tem_replaced']) == int(changed.sum()) > 0
+    assert (seen['ids'][changed] == blue).all()
+
+
+def test_momentum_copies_a_checkpoint_lacks_start_as_its_online_weights(
+        tiny_cfg):
+    torch.manual_seed(1)
+    online_only = MODELS.build(tiny_cfg('configs/aga/aga_synth.py'))
+    saved = dict(online_only.state_dict())
+    key = 'momentum.module.text_proj.proj.weight'
+    saved[key] = saved[key] + 1  # a momentum copy that differs from online
+    assert not any(k.startswith('momentum.module.fusion_encoder')
+                   for k in saved)
+    torch.manual_seed(2)
+    cfg = tiny_cfg('configs/aga/aga_synth.py')
+    cfg.heads.tem.predictor = 'momentum'
+    model = MODELS.build(cfg)
+    model.load_state_dict(saved)  # strict: the filled keys are not missing
+    m = model.momentum.module
+    for name, value in online_only.fusion_encoder.state_dict().items():
+        assert torch.equal(m.fusion_encoder.state_dict()[name], value), name
+    assert torch.equal(m.heads.mlm.predictor.transform.dense.weight,
+                       saved['heads.mlm.predictor.transform.dense.weight'])
+    # copies the checkpoint has are its own, not the online ones
+    assert torch.equal(model.state_dict()[key], saved[key])
+
+
+def test_tem_predictor_options_are_checked(tiny_cfg):
+    with pytest.raises(ValueError, match="'online' or 'momentum'"):
+        TextEnricher(SynthPEDESTokenizer(), predictor='ema')
+    cfg = tiny_cfg('configs/aga/aga_synth.py')
+    cfg.heads.tem.update(predictor='momentum', mlm_head='masked')
+    with pytest.raises(ValueError, match='heads.masked.predictor'):
+        MODELS.build(cfg)

@@ -33,6 +33,11 @@ What a head reads from the batch:
 ``momentum_embeds()``       (image, text) [B, D] unit-norm features of the
                             momentum encoders, after their EMA update (once
                             per batch; needs ``FusionRetriever(momentum=...)``)
+``momentum_model()``        the momentum copies as of the last EMA update
+                            (no update): ``image_encoder``,
+                            ``text_encoder``, projections and the modules
+                            heads asked for (``momentum_modules``, nested
+                            by path, e.g. ``heads.mlm.predictor``)
 ``encode_text(ids, mask)``  the text encoder -> (global [B', C], tokens
                             [B', L', C])
 ``fuse(tokens, mask, image_tokens, attention_layer=None)``
@@ -105,6 +110,14 @@ class FusionBatch:
                                'features: run momentum heads on the batch '
                                'itself.')
         return embeds
+
+    def momentum_model(self):
+        """The retriever's momentum copies (a ModuleDict mirroring the
+        online paths) as of the last EMA update; no update here."""
+        if self._retriever.momentum is None:
+            raise RuntimeError('This FusionRetriever has no momentum model '
+                               '(momentum=None).')
+        return self._retriever.momentum.module
 
     def retext(self, input_ids: torch.Tensor) -> None:
         """Use ``input_ids`` [B, L] (same mask) as the batch's captions

@@ -16,8 +16,12 @@ class TextEnricher(nn.Module):
 
     The masked pass of the head ``mlm_head`` (computed once per batch and
     shared with that head's own loss) predicts every masked position; at
-    each masked position the top prediction of the online model (detached)
-    replaces the original token with probability ``prob``, when
+    each masked position the top prediction of the online model (detached;
+    ``predictor='online'``) or of the momentum model (``'momentum'``: the
+    momentum image and text encoders, fusion encoder and MLM predictor on
+    the same masked captions, with the momentum weights of the previous
+    step, as the EMA update runs later in the step) replaces the original
+    token with probability ``prob``, when
 
     * it differs from the original token,
     * the original is a whole word (one piece: not a ``##`` piece and not
@@ -39,20 +43,51 @@ class TextEnricher(nn.Module):
             predictions are used (its masker must mask whole captions:
             random or attention-guided words, not phrases).
         prob (float): Replacement probability p of an eligible position.
+        predictor (str): Whose MLM prediction replaces a word: ``'online'``
+            (default, detached) or ``'momentum'`` (needs the retriever's
+            momentum model; adds momentum copies of the fusion encoder and
+            of the MLM head's predictor to it).
     """
     edits_text = True
 
-    def __init__(self, tokenizer, mlm_head: str = 'mlm', prob: float = 0.5):
+    def __init__(self, tokenizer, mlm_head: str = 'mlm', prob: float = 0.5,
+                 predictor: str = 'online'):
         super().__init__()
         if not 0 <= prob <= 1:
             raise ValueError(f'prob must be in [0, 1], got {prob}.')
+        if predictor not in ('online', 'momentum'):
+            raise ValueError(f"predictor must be 'online' or 'momentum', got "
+                             f'{predictor!r}.')
         self.mlm_head = mlm_head
         self.prob = prob
+        self.predictor = predictor
         continuation, punctuation = word_piece_tables(tokenizer)
         bad = continuation | punctuation
         bad[special_ids(tokenizer).clamp(max=len(bad) - 1)] = True
         self.register_buffer('continuation', continuation, persistent=False)
         self.register_buffer('not_a_word', bad, persistent=False)
+
+    @property
+    def needs_momentum(self) -> bool:
+        return self.predictor == 'momentum'
+
+    @property
+    def momentum_modules(self):
+        """What the momentum predictor adds to the momentum model."""
+        if self.predictor != 'momentum':
+            return ()
+        return ('fusion_encoder', f'heads.{self.mlm_head}.predictor')
+
+    @torch.no_grad()
+    def momentum_logits(self, batch, out) -> torch.Tensor:
+        """Vocabulary logits [B', L', V] of the momentum model on the
+        masked pass's rows (``masked_ids``, ``attention_mask``, ``rows``)."""
+        m = batch.momentum_model()
+        image_tokens = m.image_encoder(batch.images)[1][out['rows']]
+        _, tokens = m.text_encoder(out['masked_ids'], out['attention_mask'])
+        fused = m.fusion_encoder(tokens, out['attention_mask'],
+                                 image_tokens)[0]
+        return m.heads[self.mlm_head].predictor(fused)
 
     def replacements(self, input_ids: torch.Tensor, labels: torch.Tensor,
                      pred: torch.Tensor) -> torch.Tensor:
@@ -79,7 +114,9 @@ class TextEnricher(nn.Module):
                 f'TextEnricher: the masker of head {self.mlm_head!r} does '
                 'not mask the captions themselves (e.g. phrases); use a '
                 'RandomWordMasker or AttentionGuidedMasker there.')
-        pred = out['logits'].detach().argmax(-1)
+        logits = self.momentum_logits(batch, out) \
+            if self.predictor == 'momentum' else out['logits'].detach()
+        pred = logits.argmax(-1)
         eligible = self.replacements(out['input_ids'], out['labels'], pred)
         draw = torch.rand(eligible.shape, device=eligible.device)
         replace = eligible & (draw < self.prob)

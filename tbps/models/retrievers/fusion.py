@@ -15,6 +15,40 @@ from tbps.models.heads.fusion_batch import FusionBatch
 from tbps.registry import MODELS
 from .base import BaseRetriever
 
+_MOMENTUM = 'momentum.module.'
+
+
+@torch.no_grad()
+def _momentum_from_loaded_online(retriever, incompatible_keys) -> None:
+    """Load post-hook: a momentum copy the checkpoint lacks (e.g. of a
+    module a head added to the momentum model, or a converted checkpoint
+    without momentum weights) takes the online tensor it follows, rather
+    than the copy of the online initialisation made at construction; the
+    key is then no longer reported missing."""
+    filled = []
+    for key in list(incompatible_keys.missing_keys):
+        at = key.find(_MOMENTUM)
+        if at < 0:
+            continue
+        online_name = key[at + len(_MOMENTUM):]
+        try:
+            online = retriever.get_parameter(online_name)
+            copy = retriever.momentum.module.get_parameter(online_name)
+        except AttributeError:
+            try:
+                online = retriever.get_buffer(online_name)
+                copy = retriever.momentum.module.get_buffer(online_name)
+            except AttributeError:
+                continue
+        copy.copy_(online)
+        incompatible_keys.missing_keys.remove(key)
+        filled.append(online_name)
+    if filled:
+        from mmengine.logging import print_log
+        print_log(f'{len(filled)} momentum tensors absent from the '
+                  'checkpoint start as the loaded online weights.',
+                  logger='current')
+
 
 @MODELS.register_module()
 class FusionRetriever(BaseRetriever):
@@ -42,8 +76,11 @@ class FusionRetriever(BaseRetriever):
             that a head's ``__init__`` takes and the config omits.
         embed_dim (int): ITC projection size (256).
         momentum (float, optional): EMA coefficient of the momentum copies
-            of the encoders and projections (0.995); ``None``: no momentum
-            model (heads that need one refuse to build).
+            of the encoders and projections (0.995), plus the modules heads
+            name in their ``momentum_modules`` (dotted paths on this
+            retriever, e.g. ``'fusion_encoder'``); ``None``: no momentum
+            model (heads that need one refuse to build). Momentum copies a
+            loaded checkpoint lacks start as the loaded online weights.
         loss_weights (dict): ``NAME -> weight`` (default 1; 0 skips that
             head). A training-stage hook may change it between epochs.
         rerank (dict): Inference re-ranking (:meth:`rerank`), keys ``k``
@@ -90,10 +127,13 @@ class FusionRetriever(BaseRetriever):
         self.heads = nn.ModuleDict({
             name: self._build_head(name, cfg, provided)
             for name, cfg in heads.items()})
+        self._momentum_extra = self._head_momentum_modules()
         self.momentum = None
         if momentum is not None:
             self.momentum = ExponentialMovingAverage(
                 self._momentum_sources(), momentum=1.0 - momentum)
+            self.register_load_state_dict_post_hook(
+                _momentum_from_loaded_online)
         for name, head in self.heads.items():
             if getattr(head, 'needs_momentum', False) and \
                     self.momentum is None:
@@ -133,12 +173,40 @@ class FusionRetriever(BaseRetriever):
                             'loss(batch) method.')
         return head
 
+    def _head_momentum_modules(self) -> Tuple[str, ...]:
+        """Sorted dotted paths of the extra modules heads want momentum
+        copies of (their ``momentum_modules``), each checked to exist."""
+        paths = set()
+        for name, head in self.heads.items():
+            for path in getattr(head, 'momentum_modules', ()):
+                try:
+                    module = self.get_submodule(path)
+                except AttributeError:
+                    module = None
+                if not isinstance(module, nn.Module):
+                    raise ValueError(
+                        f'Head {name!r} wants a momentum copy of {path!r}, '
+                        'which is not a module of this FusionRetriever.')
+                paths.add(path)
+        return tuple(sorted(paths))
+
     def _momentum_sources(self) -> nn.ModuleDict:
         """The online modules the momentum model follows, paired by
-        structure (the same ModuleDict layout every call)."""
-        return nn.ModuleDict(dict(
+        structure (the same ModuleDict layout every call): the encoders,
+        projections and the heads' ``momentum_modules``, nested by their
+        paths so that ``momentum.module.X`` copies ``X``."""
+        tree = nn.ModuleDict(dict(
             image_encoder=self.image_encoder, text_encoder=self.text_encoder,
             image_proj=self.image_proj, text_proj=self.text_proj))
+        for path in self._momentum_extra:
+            *parents, leaf = path.split('.')
+            node = tree
+            for part in parents:
+                if part not in node:
+                    node[part] = nn.ModuleDict()
+                node = node[part]
+            node[leaf] = self.get_submodule(path)
+        return tree
 
     # -- features -------------------------------------------------------
     def extract_image_feat(self, images):
