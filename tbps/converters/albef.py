@@ -38,8 +38,9 @@ Dropped on purpose: the feature queues (``image_queue``, ``text_queue``,
 ``queue_ptr``, ``idx_queue`` -- COCO/Flickr image ids, not person ids),
 ``embeddings.position_ids`` (a non-persistent buffer in transformers >= 4.31),
 a ``pooler`` and the momentum
-model's fusion layers / MLM head (tbps's momentum model has only the
-unimodal encoders and projections).
+model's fusion layers / MLM head (tbps's momentum model has the unimodal
+encoders and projections; copies a head adds, e.g. AGA's momentum TEM
+predictor, start as the loaded online weights).
 """
 import math
 import re

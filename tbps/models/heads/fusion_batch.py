@@ -10,6 +10,9 @@ once and hands the same :class:`FusionBatch` to every head in config order
   training loss after scaling by the retriever's ``loss_weights[NAME]``;
   other keys are logged as they are. Keys must be unique across heads.
 * A head whose weight is 0 is not called (its computation is skipped).
+* ``needs_momentum = True`` makes the retriever refuse to build without a
+  momentum model; ``momentum_modules`` (dotted paths on the retriever, e.g.
+  ``('fusion_encoder',)``) adds momentum copies of those modules.
 * ``__init__`` may take any of ``embed_dim`` (ITC projection size),
   ``image_dim``/``text_dim`` (unimodal encoder widths), ``fusion_dim``
   (fusion encoder width), ``vocab_size`` and ``tokenizer``: the retriever
