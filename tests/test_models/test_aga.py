@@ -191,6 +191,22 @@ def fusion_batch(model, n=4):
                                    True)
 
 
+def step_reading_itc_captions(model):
+    """One training step -> (losses, captions given, captions ITC read)."""
+    seen = {}
+    itc_loss = model.heads.itc.loss
+
+    def spy(batch):
+        seen['ids'] = batch.text['input_ids'].clone()
+        return itc_loss(batch)
+
+    model.heads.itc.loss = spy
+    inputs = fusion_batch(model)
+    original = inputs['inputs']['text']['input_ids'].clone()
+    losses = model(**inputs, mode='loss')
+    return losses, original, seen['ids']
+
+
 def test_aga_model_trains_with_agm_and_tem(tiny_cfg):
     torch.manual_seed(0)
     model = MODELS.build(tiny_cfg('configs/aga/aga_synth.py'))
@@ -214,19 +230,9 @@ def test_text_editing_head_runs_first_whatever_the_config_order(tiny_cfg):
     assert [name for name, _ in model.ordered_heads()] == [
         'tem', 'itc', 'itm', 'mlm']
     model.heads.tem.prob = 1.0
-    seen = {}
-    itc_loss = model.heads.itc.loss
-
-    def spy(batch):
-        seen['ids'] = batch.text['input_ids'].clone()
-        return itc_loss(batch)
-
-    model.heads.itc.loss = spy
-    inputs = fusion_batch(model)
-    original = inputs['inputs']['text']['input_ids'].clone()
-    losses = model(**inputs, mode='loss')
+    losses, original, itc_ids = step_reading_itc_captions(model)
     # ITC read the enriched captions
-    assert int(losses['tem_replaced']) == int((seen['ids'] != original).sum())
+    assert int(losses['tem_replaced']) == int((itc_ids != original).sum())
     assert int(losses['tem_replaced']) > 0
 
 
@@ -263,20 +269,10 @@ def test_tem_momentum_predictor_uses_the_momentum_models_guess(tiny_cfg):
     blue = model.tokenizer.vocabulary.index('blue')
     with torch.no_grad():
         model.momentum.module.heads.mlm.predictor.bias[blue] = 1e4
-    seen = {}
-    itc_loss = model.heads.itc.loss
-
-    def spy(batch):
-        seen['ids'] = batch.text['input_ids'].clone()
-        return itc_loss(batch)
-
-    model.heads.itc.loss = spy
-    inputs = fusion_batch(model)
-    original = inputs['inputs']['text']['input_ids'].clone()
-    losses = model(**inputs, mode='loss')
-    changed = seen['ids'] != original
+    losses, original, itc_ids = step_reading_itc_captions(model)
+    changed = itc_ids != original
     assert int(losses['tem_replaced']) == int(changed.sum()) > 0
-    assert (seen['ids'][changed] == blue).all()
+    assert (itc_ids[changed] == blue).all()
 
 
 def test_momentum_copies_a_checkpoint_lacks_start_as_its_online_weights(
