@@ -32,6 +32,12 @@ def model_index_path() -> str:
                     'model-index.yml')
 
 
+def index_root() -> str:
+    """The folder of the model index, against which its relative paths
+    (``Config``, ``Local Weights``) are resolved."""
+    return osp.dirname(osp.abspath(model_index_path()))
+
+
 def _models() -> dict:
     global _MODELS
     if _MODELS is None:
@@ -44,7 +50,7 @@ def _models() -> dict:
                 'model-index.yml.')
         index = load(path)
         index.build_models_with_collections()
-        root = osp.dirname(osp.abspath(path))
+        root = index_root()
         models = {}
         for model in index.models:
             name = model.name.lower()
@@ -89,7 +95,7 @@ def weights_of(name: str) -> str:
         return info.weights
     local = info.data.get('Local Weights')
     if local:
-        root = osp.dirname(osp.abspath(model_index_path()))
+        root = index_root()
         path = local if osp.isabs(local) else osp.join(root, local)
         if osp.isfile(path):
             return path

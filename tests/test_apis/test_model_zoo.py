@@ -71,8 +71,8 @@ def test_synthetic_pretraining_entries_are_what_fine_tuning_loads(
     from mmengine.config import Config
     info = model_info(name)
     assert Config.fromfile(finetune).load_from == info.data['Local Weights']
-    from tbps.apis.model_zoo import model_index_path
-    root = osp.dirname(model_index_path())
+    from tbps.apis.model_zoo import index_root
+    root = index_root()
     # the command trains the entry's config into the checkpoint it names
     command = info.data['Train Command'].split()
     assert osp.join(root, command[2]) == info.config

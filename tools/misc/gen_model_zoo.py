@@ -9,7 +9,7 @@ import os.path as osp
 import sys
 
 from tbps.apis import list_models, model_info
-from tbps.apis.model_zoo import model_index_path
+from tbps.apis.model_zoo import index_root
 from tbps.utils.download import sha256_from_url
 from tbps.utils.fileio import atomic_open
 
@@ -75,7 +75,7 @@ def _results(info) -> str:
 
 
 def render() -> str:
-    root = osp.dirname(osp.abspath(model_index_path()))
+    root = index_root()
     rows = ['| name | method | kind | config | weights | checksum | '
             'converter | results | results from |',
             '|---|---|---|---|---|---|---|---|---|']

@@ -117,10 +117,7 @@ class FusionBatch:
     def momentum_model(self):
         """The retriever's momentum copies (a ModuleDict mirroring the
         online paths) as of the last EMA update; no update here."""
-        if self._retriever.momentum is None:
-            raise RuntimeError('This FusionRetriever has no momentum model '
-                               '(momentum=None).')
-        return self._retriever.momentum.module
+        return self._retriever.momentum_model()
 
     def retext(self, input_ids: torch.Tensor) -> None:
         """Use ``input_ids`` [B, L] (same mask) as the batch's captions

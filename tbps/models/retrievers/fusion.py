@@ -180,13 +180,12 @@ class FusionRetriever(BaseRetriever):
         for name, head in self.heads.items():
             for path in getattr(head, 'momentum_modules', ()):
                 try:
-                    module = self.get_submodule(path)
+                    self.get_submodule(path)
                 except AttributeError:
-                    module = None
-                if not isinstance(module, nn.Module):
                     raise ValueError(
                         f'Head {name!r} wants a momentum copy of {path!r}, '
-                        'which is not a module of this FusionRetriever.')
+                        'which is not a module of this FusionRetriever.'
+                    ) from None
                 paths.add(path)
         return tuple(sorted(paths))
 
@@ -319,17 +318,22 @@ class FusionRetriever(BaseRetriever):
         return scores.to(similarity.device)
 
     # -- training -------------------------------------------------------
+    def momentum_model(self) -> nn.ModuleDict:
+        """The momentum copies (mirroring the online paths, see
+        :meth:`_momentum_sources`) as they are; no EMA update here."""
+        if self.momentum is None:
+            raise RuntimeError('This FusionRetriever has no momentum model '
+                               '(momentum=None).')
+        return self.momentum.module
+
     @torch.no_grad()
     def momentum_embeds(self, images: torch.Tensor,
                         text: Dict[str, torch.Tensor]
                         ) -> Tuple[torch.Tensor, torch.Tensor]:
         """EMA-update the momentum model, then its unit-norm (image, text)
         features [B, D]."""
-        if self.momentum is None:
-            raise RuntimeError('This FusionRetriever has no momentum model '
-                               '(momentum=None).')
+        m = self.momentum_model()
         self.momentum.update_parameters(self._momentum_sources())
-        m = self.momentum.module
         image = F.normalize(m.image_proj(m.image_encoder(images)[0]), dim=-1)
         text = F.normalize(m.text_proj(m.text_encoder(
             text['input_ids'], text['attention_mask'])[0]), dim=-1)
