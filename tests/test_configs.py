@@ -156,3 +156,30 @@ def test_pretrained_config_is_its_base_plus_initialisation(config):
         assert hooks == base_hooks + [dict(type='ResetQueuesHook')]
     else:
         assert hooks == base_hooks
+
+
+FROM_ALBEF_PRETRAIN = [
+    p for p in PRETRAINED
+    if Config.fromfile(p).load_from ==
+    'work_dirs/albef_synth_pretrain/epoch_10.pth']
+
+
+@pytest.mark.parametrize('config', FROM_ALBEF_PRETRAIN)
+def test_albef_synth_pretrain_initialises_every_encoder(config):
+    """The synthetic ALBEF pre-training (in-batch ITC) fills every encoder
+    and momentum encoder of the fine-tuning models that load it; only head
+    state (the momentum ITC's queues and temperature, new heads) is left to
+    the fine-tuning config."""
+    import torch
+    torch.manual_seed(0)
+    source = MODELS.build(Config.fromfile(
+        'configs/albef/albef_synth_pretrain.py').model).state_dict()
+    model = MODELS.build(Config.fromfile(config).model)
+    missing, _ = model.load_state_dict(source, strict=False)
+    not_heads = [k for k in missing if not k.startswith('heads.')]
+    assert not not_heads, not_heads[:5]
+    target = model.state_dict()
+    for key in ('image_encoder', 'text_encoder', 'fusion_encoder'):
+        loaded = [k for k in source if k.startswith(key + '.')]
+        assert loaded and all(torch.equal(target[k], source[k])
+                              for k in loaded)
