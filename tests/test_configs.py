@@ -170,16 +170,13 @@ def test_albef_synth_pretrain_initialises_every_encoder(config):
     and momentum encoder of the fine-tuning models that load it; only head
     state (the momentum ITC's queues and temperature, new heads) is left to
     the fine-tuning config."""
-    import torch
-    torch.manual_seed(0)
     source = MODELS.build(Config.fromfile(
         'configs/albef/albef_synth_pretrain.py').model).state_dict()
+    assert any(k.startswith('momentum.module.') for k in source)
     model = MODELS.build(Config.fromfile(config).model)
-    missing, _ = model.load_state_dict(source, strict=False)
-    not_heads = [k for k in missing if not k.startswith('heads.')]
-    assert not not_heads, not_heads[:5]
-    target = model.state_dict()
-    for key in ('image_encoder', 'text_encoder', 'fusion_encoder'):
-        loaded = [k for k in source if k.startswith(key + '.')]
-        assert loaded and all(torch.equal(target[k], source[k])
-                              for k in loaded)
+    # strict=False still raises on a shape mismatch; the key lists say
+    # what neither side has
+    missing, unexpected = model.load_state_dict(source, strict=False)
+    for keys in (missing, unexpected):
+        outside_heads = [k for k in keys if not k.startswith('heads.')]
+        assert not outside_heads, outside_heads[:5]
