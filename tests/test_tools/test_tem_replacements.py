@@ -2,10 +2,6 @@
 import re
 
 import pytest
-import torch
-from mmengine.config import Config
-
-from tbps.registry import MODELS
 
 
 @pytest.mark.parametrize('pair, category', [
@@ -24,22 +20,12 @@ def test_classifies_a_replacement(load_tool, pair, category):
     assert tool.classify(*pair) == category
 
 
-def test_counts_every_replaced_word(tiny_synth_root, tiny_cfg, tmp_path,
-                                    load_tool, capsys):
+def test_counts_every_replaced_word(tiny_aga_files, load_tool, capsys):
     tool = load_tool('tools/analysis_tools/tem_replacements.py')
-    cfg = Config.fromfile('configs/aga/aga_synth.py')
-    cfg.model = tiny_cfg('configs/aga/aga_synth.py')
-    cfg.train_dataloader.dataset.data_root = tiny_synth_root
-    cfg.train_dataloader.batch_size = 8
-    config = tmp_path / 'aga_tiny.py'
-    cfg.dump(str(config))
-    torch.manual_seed(0)
-    checkpoint = tmp_path / 'model.pth'
-    torch.save({'state_dict': MODELS.build(cfg.model).state_dict()},
-               str(checkpoint))
+    config, checkpoint = tiny_aga_files
     # p = 1: every eligible masked word is replaced; an untrained MLM head
     # predicts other words than the originals
-    assert tool.main([str(config), str(checkpoint), '--batches', '2',
+    assert tool.main([config, checkpoint, '--batches', '2',
                       '--cfg-options', 'model.heads.tem.prob=1.0']) == 0
     out = capsys.readouterr().out
     assert '16 training captions' in out and 'TEM prob 1.0' in out
