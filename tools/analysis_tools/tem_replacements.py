@@ -16,13 +16,13 @@ classified with the vocabulary of the SynthPEDES generator, whose captions
 describe their images exactly: ``synonym`` (the same word class, e.g.
 gray -> grey, trousers -> pants), ``colour changed`` (red -> blue),
 ``attribute changed`` (backpack -> handbag, woman -> man, skirt ->
-trousers, long -> short) and ``other``. On real data the first three columns only count
-SynthPEDES's words.
+trousers, long -> short) and ``other``. On real data the first three
+columns only count SynthPEDES's words.
 """
 import argparse
 import sys
 from collections import Counter
-from typing import Dict, Tuple
+from typing import Dict
 
 import torch
 from mmengine.config import Config, DictAction
@@ -30,36 +30,34 @@ from mmengine.runner import Runner, set_random_seed
 
 from tbps.apis import init_model
 from tbps.datasets.synth.captions import (ATTRIBUTE_KEYWORDS, COLOR_WORDS,
-                                          HAIR_COLOR_WORDS, LENGTH_WORDS,
-                                          SYNONYM_GROUPS)
+                                          HAIR_COLOR_WORDS, LENGTH_WORDS)
+from tbps.datasets.transforms.eda import synth_pedes_synonyms
+from tbps.models.heads import TextEnricher
 from tbps.models.heads.fusion_batch import FusionBatch
-from tbps.registry import MODELS
 
 CATEGORIES = ('synonym', 'colour changed', 'attribute changed', 'other')
 
 
-def _word_classes() -> Tuple[Dict[str, set], Dict[str, set]]:
-    """word -> the colour classes it names; word -> its synonym groups."""
+def _colour_classes() -> Dict[str, set]:
+    """word -> the colour classes it names (hair "dark" is black)."""
     colours: Dict[str, set] = {}
     for table in (COLOR_WORDS, HAIR_COLOR_WORDS):
         for colour, words in table.items():
             for word in words:
                 colours.setdefault(word, set()).add(colour)
-    synonyms: Dict[str, set] = {}
-    for i, group in enumerate(SYNONYM_GROUPS):
-        for word in group:
-            synonyms.setdefault(word, set()).add(i)
-    return colours, synonyms
+    return colours
 
 
-_COLOURS, _SYNONYMS = _word_classes()
+_COLOURS = _colour_classes()
+# the SynthPEDES grammar's interchangeable words (gray / grey, ...)
+_SYNONYMS = synth_pedes_synonyms()
 # sleeve and hair length: "long" / "short"
 _LENGTHS = {word: length for length, word in LENGTH_WORDS.items()}
 
 
 def classify(original: str, new: str) -> str:
     """One of :data:`CATEGORIES` for the replacement ``original -> new``."""
-    if _SYNONYMS.get(original, set()) & _SYNONYMS.get(new, set()):
+    if new in _SYNONYMS(original):
         return 'synonym'
     if original in _COLOURS and new in _COLOURS:
         if _COLOURS[original] & _COLOURS[new]:
@@ -84,13 +82,12 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def enricher_of(cfg, model):
-    """The config's ``TextEnricher`` head, else one with its defaults."""
+def enricher_of(model) -> TextEnricher:
+    """The model's ``TextEnricher`` head, else one with its defaults."""
     for head in model.heads.values():
-        if type(head).__name__ == 'TextEnricher':
+        if isinstance(head, TextEnricher):
             return head
-    return MODELS.build(dict(type='TextEnricher'),
-                        default_args=dict(tokenizer=model.tokenizer))
+    return TextEnricher(model.tokenizer)
 
 
 @torch.no_grad()
@@ -122,7 +119,7 @@ def main(argv=None):
     # the draws of the masker, of TEM and of the pipeline's augmentations
     set_random_seed(args.seed)
     model = init_model(cfg, args.checkpoint, device='cpu')
-    enricher = enricher_of(cfg, model)
+    enricher = enricher_of(model)
     loader = Runner.build_dataloader(
         dict(cfg.train_dataloader, num_workers=0, persistent_workers=False),
         seed=args.seed)
