@@ -3,16 +3,9 @@ ranks' features makes the mean of the ranks' losses equal the loss of one
 process on the global batch, and each rank's feature gradient W times that
 process's gradient of its rows (DDP's average then divides by W; see
 test_dist_collectives.py for the gradient semantics)."""
-import os
-import socket
-import time
-import traceback
-from datetime import timedelta
-
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
+from conftest import run_gloo
 
 pytestmark = pytest.mark.slow  # spawns two gloo processes
 
@@ -20,12 +13,6 @@ WORLD, B, D = 2, 4, 8
 LOSSES = {'sdm': dict(type='SDMLoss', temperature=0.1),
           'cmpm_l1': dict(type='CMPMLoss'),
           'cmpm_l2': dict(type='CMPMLoss', label_norm='l2')}
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def _data():
@@ -44,47 +31,24 @@ def _build(cfg):
     return MODELS.build(dict(cfg))
 
 
-def _worker(rank, port, out_dir):
-    torch.set_num_threads(1)
-    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
-                            rank=rank, world_size=WORLD,
-                            timeout=timedelta(seconds=60))
+def _checks(rank, out_dir):
     img, txt, pids = _data()
     sl = slice(rank * B, (rank + 1) * B)
     results = {}
-    try:
-        for name, cfg in LOSSES.items():
-            i = img[sl].clone().requires_grad_(True)
-            t = txt[sl].clone().requires_grad_(True)
-            loss = _build(cfg)(i, t, pids[sl])
-            loss.backward()
-            results[name] = dict(loss=loss.item(), img_grad=i.grad,
-                                 txt_grad=t.grad)
-    except Exception:
-        results['error'] = traceback.format_exc()
-        raise
-    finally:
-        torch.save(results, os.path.join(out_dir, f'rank{rank}.pt'))
-    dist.barrier()
-    dist.destroy_process_group()
+    for name, cfg in LOSSES.items():
+        i = img[sl].clone().requires_grad_(True)
+        t = txt[sl].clone().requires_grad_(True)
+        loss = _build(cfg)(i, t, pids[sl])
+        loss.backward()
+        results[name] = dict(loss=loss.item(), img_grad=i.grad,
+                             txt_grad=t.grad)
+    return results
 
 
 @pytest.fixture(scope='module')
 def dist_results(tmp_path_factory):
-    out_dir = str(tmp_path_factory.mktemp('dist_align'))
-    ctx = mp.start_processes(_worker, args=(_free_port(), out_dir),
-                             nprocs=WORLD, join=False, start_method='spawn')
-    deadline = time.monotonic() + 120
-    try:
-        while not ctx.join(timeout=1):
-            if time.monotonic() > deadline:
-                pytest.fail('distributed workers did not finish in 120 s')
-    finally:
-        for p in ctx.processes:
-            if p.is_alive():
-                p.kill()
-    return [torch.load(os.path.join(out_dir, f'rank{r}.pt'),
-                       weights_only=False) for r in range(WORLD)]
+    return run_gloo(_checks, str(tmp_path_factory.mktemp('dist_align')),
+                    world=WORLD)
 
 
 @pytest.mark.parametrize('name', list(LOSSES))

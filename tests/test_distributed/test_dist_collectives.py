@@ -18,28 +18,17 @@ rank r is W times the single-process gradient of its rows, and the parameter
 gradients after DDP's average equal the single-process ones.
 """
 import os
-import socket
-import time
-import traceback
-from datetime import timedelta
 
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 import torch.nn as nn
+from conftest import run_gloo
 
 pytestmark = pytest.mark.slow  # spawns two gloo processes
 
 WORLD = 2
 B = 4  # rows per rank
 D = 16
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 # --------------------------------------------------------------- shared data
@@ -197,44 +186,21 @@ def _check_metric(rank, d, tmp_dir):
     return out
 
 
-def _worker(rank, port, out_dir):
-    torch.set_num_threads(1)
-    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
-                            rank=rank, world_size=WORLD,
-                            timeout=timedelta(seconds=60))
+def _checks(rank, out_dir):
     d = _data()
     results = {}
-    try:
-        for name, check in (('gather', _check_gather),
-                            ('infonce', _check_infonce),
-                            ('enqueue', _check_enqueue)):
-            results[name] = check(rank, d)
-        results['metric'] = _check_metric(rank, d, out_dir)
-    except Exception:
-        results['error'] = traceback.format_exc()
-        raise
-    finally:
-        torch.save(results, os.path.join(out_dir, f'rank{rank}.pt'))
-    dist.barrier()
-    dist.destroy_process_group()
+    for name, check in (('gather', _check_gather),
+                        ('infonce', _check_infonce),
+                        ('enqueue', _check_enqueue)):
+        results[name] = check(rank, d)
+    results['metric'] = _check_metric(rank, d, out_dir)
+    return results
 
 
 @pytest.fixture(scope='module')
 def dist_results(tmp_path_factory):
-    out_dir = str(tmp_path_factory.mktemp('dist'))
-    ctx = mp.start_processes(_worker, args=(_free_port(), out_dir),
-                             nprocs=WORLD, join=False, start_method='spawn')
-    deadline = time.monotonic() + 120
-    try:
-        while not ctx.join(timeout=1):
-            if time.monotonic() > deadline:
-                pytest.fail('distributed workers did not finish in 120 s')
-    finally:
-        for p in ctx.processes:
-            if p.is_alive():
-                p.kill()
-    return [torch.load(os.path.join(out_dir, f'rank{r}.pt'),
-                       weights_only=False) for r in range(WORLD)]
+    return run_gloo(_checks, str(tmp_path_factory.mktemp('dist')),
+                    world=WORLD)
 
 
 # ------------------------------------------------------------------ tests
