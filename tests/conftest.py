@@ -108,13 +108,12 @@ def _gloo_rank(rank, checks, world, store, out_dir):
         raise
     finally:
         torch.save(results, os.path.join(out_dir, f'rank{rank}.pt'))
-    dist.barrier()
-    dist.destroy_process_group()
-    # Leave without the interpreter's teardown: with torch 2.14 it aborted a
-    # rank now and then after the group was destroyed and the results saved
-    # ("terminate called without an active exception" on 2 busy cores: 3 of
-    # 40 spawned pairs with a TCPStore, 1 of 79 with a FileStore).
-    os._exit(0)
+    # barrier, tear down and exit at once, as tools/train.py does: torch
+    # 2.14's interpreter shutdown aborted a rank now and then after the
+    # group was destroyed (3 of 40 spawned pairs with a TCPStore, 1 of 79
+    # with a FileStore, 2 busy cores)
+    from tbps.utils.dist_env import finish_distributed
+    finish_distributed()
 
 
 def run_gloo(checks, out_dir, world=2, timeout=120):
