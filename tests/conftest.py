@@ -1,8 +1,8 @@
 """Shared fixtures: a tiny SynthPEDES generated once per test session, and
 the helpers that run the tools in child processes (``run_script``,
 ``run_group``, ``free_port``) and checks on spawned gloo ranks
-(``run_gloo``). Test modules get the helpers through these
-fixtures; no test module imports another."""
+(``run_gloo``). Test modules get the helpers through these fixtures or
+import them from here; no test module imports another."""
 import os
 import signal
 import socket
@@ -89,9 +89,9 @@ def run_group(args, cwd, timeout=240):
 
 def _gloo_rank(rank, checks, world, store, out_dir):
     """One spawned rank of :func:`run_gloo`: join the gloo group through a
-    FileStore, run ``checks(rank, out_dir)``, save what it returns (or the
-    traceback) to ``out_dir/rank{rank}.pt``."""
-    import traceback
+    FileStore, run ``checks(rank, out_dir)``, save what it returns to
+    ``out_dir/rank{rank}.pt``. An exception ends the rank; spawn hands its
+    traceback to :func:`run_gloo`'s ``join``, which raises it."""
     from datetime import timedelta
 
     import torch
@@ -100,14 +100,7 @@ def _gloo_rank(rank, checks, world, store, out_dir):
     dist.init_process_group('gloo', init_method=f'file://{store}',
                             rank=rank, world_size=world,
                             timeout=timedelta(seconds=60))
-    results = {}
-    try:
-        results = checks(rank, out_dir)
-    except Exception:
-        results['error'] = traceback.format_exc()
-        raise
-    finally:
-        torch.save(results, os.path.join(out_dir, f'rank{rank}.pt'))
+    torch.save(checks(rank, out_dir), os.path.join(out_dir, f'rank{rank}.pt'))
     # barrier, tear down and exit at once, as tools/train.py does: torch
     # 2.14's interpreter shutdown aborted a rank now and then after the
     # group was destroyed (3 of 40 spawned pairs with a TCPStore, 1 of 79
