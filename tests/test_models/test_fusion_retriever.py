@@ -212,3 +212,18 @@ def test_zero_weight_head_is_not_called(monkeypatch, tiny_cfg):
     model.loss_weights['itm'] = 0.0
     monkeypatch.setattr(model.heads.itm, 'loss', lambda batch: 1 / 0)
     assert set(model(**batch(model), mode='loss')) == {'loss_itc'}
+
+
+def test_mpm_in_caption_control_masks_captions_and_keeps_bidiratt(tiny_cfg):
+    """laip_synth_mpm_caption.py: MPM rows are whole captions (one per
+    phrase), BidirAtt keeps its own phrase pass."""
+    model = MODELS.build(tiny_cfg('configs/laip/laip_synth_mpm_caption.py'))
+    data = batch(model)
+    losses = model(**data, mode='loss')
+    assert {'loss_mpm', 'loss_local'} <= set(losses)
+    assert all(torch.isfinite(v) for v in losses.values())
+    fused = model.heads.mlm.masker(None, data['data_samples'])
+    assert fused['rows'].tolist() == [i for i in range(4) for _ in PHRASES]
+    captions = model.data_preprocessor.tokenizer([CAPTION])['input_ids']
+    assert torch.equal(fused['input_ids'][:, :captions.shape[1]],
+                       captions.expand(len(fused['rows']), -1))

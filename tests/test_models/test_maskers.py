@@ -293,3 +293,66 @@ def test_maskers_share_one_call_signature(bert_tok):
     with pytest.raises(ValueError, match='phrase_cfg'):
         build('PhraseMasker', bert_tok)(text, [TBPSDataSample(
             metainfo=dict(phrases=[]))] * 2)
+
+
+@needs_minilm
+def test_phrase_masker_caption_context_masks_the_phrase_word_in_place(
+        bert_tok):
+    """context='caption': one row per phrase, each the whole caption with a
+    content word of that phrase masked where the phrase stands (a repeated
+    word is masked in its own phrase, punctuation glued to it is not)."""
+    from tbps.structures import TBPSDataSample
+    caption = ('she has long hair, a grey cardigan and long black '
+               'leggings. a white t-shirt.')
+    phrases = ['long hair', 'a grey cardigan', 'long black leggings',
+               'a white t-shirt']
+    sample = TBPSDataSample(metainfo=dict(caption=caption, phrases=phrases))
+    masker = build('PhraseMasker', bert_tok, context='caption')
+    assert 'caption' in repr(masker)
+    tokens = bert_tok.hf.tokenize(caption)
+    long_at = [i + 1 for i, t in enumerate(tokens) if t == 'long']  # [CLS]
+    seen = {}
+    for seed in range(60):
+        out = masker(None, [sample], torch.Generator().manual_seed(seed))
+        assert 'phrase_texts' not in out  # BidirAtt cannot read these rows
+        assert out['rows'].tolist() == [0, 0, 0, 0]
+        assert out['valid'].all()
+        assert torch.equal(out['input_ids'],
+                           bert_tok([caption] * 4)['input_ids'])
+        for i, phrase in enumerate(phrases):
+            word = out['masked_words'][i]
+            assert word in phrase.split() and word not in ('a', 'the')
+            assert masked_tokens(bert_tok, out, i) == bert_tok.hf.tokenize(
+                word)
+            position = (out['labels'][i] != -100).nonzero()[0].item()
+            seen.setdefault(phrase, set()).add((word, position))
+    assert {w for w, _ in seen['a grey cardigan']} == {'grey', 'cardigan'}
+    assert {w for w, _ in seen['a white t-shirt']} == {'white', 't-shirt'}
+    # 'long' of 'long hair' and of 'long black leggings' are two places
+    assert ('long', long_at[0]) in seen['long hair']
+    assert ('long', long_at[1]) in seen['long black leggings']
+    assert all(p != long_at[0] for _, p in seen['long black leggings'])
+
+
+@needs_minilm
+def test_phrase_masker_caption_context_unlocated_and_capped(bert_tok):
+    from tbps.models.maskers.phrase_masker import locate_phrases
+    from tbps.structures import TBPSDataSample
+    caption = 'a man in a red coat and a red coat.'
+    assert locate_phrases(caption, ['a red coat', 'a red coat', 'blue hat']) \
+        == [('a red coat', 9), ('a red coat', 24), ('blue hat', -1)]
+    masker = build('PhraseMasker', bert_tok, context='caption')
+    samples = [TBPSDataSample(metainfo=dict(caption=caption,
+                                            phrases=['blue hat', 'red coat'])),
+               TBPSDataSample(metainfo=dict(caption='a man', phrases=[]))]
+    out = masker(None, samples, torch.Generator().manual_seed(0))
+    assert out['rows'].tolist() == [0, 0, 1]
+    assert out['valid'].tolist() == [False, True, False]
+    assert (out['labels'][~out['valid']] == -100).all()
+    assert out['masked_words'][0] == out['masked_words'][2] == ''
+    capped = build('PhraseMasker', bert_tok, context='caption',
+                   phrases_per_caption=1)
+    out = capped(None, samples[:1], torch.Generator().manual_seed(0))
+    assert out['rows'].tolist() == [0]
+    with pytest.raises(ValueError, match='context'):
+        build('PhraseMasker', bert_tok, context='sentence')

@@ -1,5 +1,6 @@
 """Mask Phrase Modeling (LAIP): mask one word of each noun phrase."""
 import inspect
+import re
 import string
 from typing import Dict, List, Optional, Sequence
 
@@ -27,6 +28,21 @@ def _accepts_word_ids(tokenizer) -> bool:
         p.kind is p.VAR_KEYWORD for p in params.values())
 
 
+def locate_phrases(caption: str, phrases: Sequence[str]) -> List[tuple]:
+    """``(phrase, start)`` per phrase: its character offset in the caption,
+    searched after the previous phrase (phrases come in caption order, a
+    repeated phrase is its next occurrence); -1 where it is not found."""
+    located, cursor = [], 0
+    for phrase in phrases:
+        start = caption.find(phrase, cursor)
+        if start < 0:
+            start = caption.find(phrase)
+        else:
+            cursor = start + len(phrase)
+        located.append((phrase, start))
+    return located
+
+
 @MODELS.register_module()
 class PhraseMasker:
     """Mask one word of every noun phrase of a caption, each phrase in a
@@ -42,6 +58,13 @@ class PhraseMasker:
     word. Masked sub-tokens become the mask id (``mask_token_ratio``), a
     random token (``random_token_ratio``) or stay unchanged (the rest); MPM
     masks them all (``1.0``).
+
+    ``context`` says what a row holds: ``'phrase'`` (LAIP: the fusion
+    encoder sees the image and the masked phrase alone) or ``'caption'``
+    (the whole caption with the same word of the phrase masked, a control
+    that separates where MPM's words come from from what the fusion encoder
+    reads; its rows carry no ``phrase_texts``, so BidirAtt does not read
+    them).
 
     A sample whose phrase list is empty gets a dummy row: the empty
     string's tokens (specials only), ``valid=False``, labels all -100 and
@@ -60,12 +83,22 @@ class PhraseMasker:
             phrase (LAIP's Eq. 12 sums over all noun phrases), ``k`` = k
             drawn without replacement (a cap on the cost; 1 = one phrase
             per caption and step).
+        context (str): ``'phrase'`` (rows are the masked phrases) or
+            ``'caption'`` (rows are the captions, one per phrase, with
+            that phrase's word masked).
     """
+
+    CONTEXTS = ('phrase', 'caption')
 
     def __init__(self, tokenizer, mask_token_ratio: float = 1.0,
                  random_token_ratio: float = 0.0,
                  function_words: Sequence[str] = FUNCTION_WORDS,
-                 phrases_per_caption: Optional[int] = None):
+                 phrases_per_caption: Optional[int] = None,
+                 context: str = 'phrase'):
+        if context not in self.CONTEXTS:
+            raise ValueError(f'context must be one of {self.CONTEXTS}, got '
+                             f'{context!r}.')
+        self.context = context
         if (min(mask_token_ratio, random_token_ratio) < 0
                 or mask_token_ratio + random_token_ratio > 1):
             raise ValueError('mask_token_ratio and random_token_ratio must be '
@@ -90,7 +123,7 @@ class PhraseMasker:
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(mask_token_ratio='
                 f'{self.mask_token_ratio}, random_token_ratio='
-                f'{self.random_token_ratio})')
+                f'{self.random_token_ratio}, context={self.context!r})')
 
     def _candidates(self, words: List[str], counts: List[int],
                     visible: int) -> List[int]:
@@ -112,12 +145,15 @@ class PhraseMasker:
         caption.
 
         The phrases come from ``data_samples[i].phrases`` (attached by the
-        dataset's ``phrase_cfg``); the rows returned are the tokenised
-        *phrases*, not the captions, so ``text`` is not read.
+        dataset's ``phrase_cfg``); with ``context='phrase'`` the rows
+        returned are the tokenised *phrases*, with ``'caption'`` the
+        tokenised ``data_samples[i].caption`` (one copy per phrase); ``text``
+        is not read.
 
         Returns:
-            dict: as :meth:`mask_phrases`, one row per phrase, plus
-            ``rows`` (LongTensor [R]: the sample each row belongs to).
+            dict: as :meth:`mask_phrases` (``'caption'``: as
+            :meth:`mask_in_captions`), one row per phrase, plus ``rows``
+            (LongTensor [R]: the sample each row belongs to).
         """
         if data_samples is None:
             raise ValueError('PhraseMasker reads the noun phrases of the '
@@ -128,9 +164,16 @@ class PhraseMasker:
                 'Mask Phrase Modeling / BidirAtt need noun phrases per '
                 'caption: set phrase_cfg on the training dataset (see '
                 'configs/laip/README.md).')
-        rows, picked = self.select_phrases(phrases, generator)
-        out = self.mask_phrases([[p] if p is not None else []
-                                 for p in picked], generator)
+        if self.context == 'caption':
+            captions = [str(s.get('caption') or '') for s in data_samples]
+            located = [locate_phrases(c, p) for c, p in zip(captions, phrases)]
+            rows, picked = self.select_phrases(located, generator)
+            out = self.mask_in_captions([captions[r] for r in rows], picked,
+                                        generator)
+        else:
+            rows, picked = self.select_phrases(phrases, generator)
+            out = self.mask_phrases([[p] if p is not None else []
+                                     for p in picked], generator)
         out['rows'] = torch.tensor(rows, dtype=torch.long)
         return out
 
@@ -202,6 +245,79 @@ class PhraseMasker:
             masked_words=[t.split()[j] if j >= 0 else ''
                           for t, j in zip(texts, word_index)])
 
+    def mask_in_captions(self, captions: Sequence[str],
+                         phrases: Sequence[Optional[tuple]],
+                         generator: Optional[torch.Generator] = None
+                         ) -> Dict[str, object]:
+        """Mask one word of a located phrase in the caption around it.
+
+        Args:
+            captions (list[str]): B captions.
+            phrases (list[tuple | None]): ``(phrase, start)`` per caption, as
+                :func:`locate_phrases` gives (``start`` -1: the phrase is not
+                in the caption; None: no phrase); such rows are not valid.
+            generator (torch.Generator, optional): For reproducible draws.
+
+        Returns:
+            dict: ``input_ids``, ``attention_mask``, ``masked_ids``,
+            ``labels`` [B, L] of the captions, ``valid`` [B] and
+            ``masked_words`` (list[str]); the word is drawn as in
+            :meth:`mask_phrases` and all of its sub-tokens are corrupted.
+        """
+        num = len(captions)
+        device = generator.device if generator is not None else 'cpu'
+        draws = torch.rand(num, generator=generator,
+                           device=device).cpu().tolist()
+        enc = self.tokenizer(list(captions), return_word_ids=True)
+        # (caption prefix, word) per row: tokenizer words before the masked
+        # word and in it, counted on the strings themselves.
+        cut = []
+        for caption, item, u in zip(captions, phrases, draws):
+            phrase, start = item if item is not None else ('', -1)
+            if start < 0:
+                cut.append(None)
+                continue
+            spans = [(m.start(), m.group())
+                     for m in re.finditer(r'\S+', phrase)]
+            counts = self._word_counts([w for _, w in spans])
+            cands = self._candidates([w for _, w in spans],
+                                     [counts[w] for _, w in spans], 1 << 30)
+            offset, word = spans[cands[min(int(u * len(cands)),
+                                           len(cands) - 1)]]
+            cut.append((caption[:start + offset], word))
+        counts = self._word_counts(
+            [w for c in cut if c for w in re.findall(r'\S+', ' '.join(c))])
+        lo, hi, words = [], [], []
+        for c in cut:
+            if c is None:
+                lo.append(0)
+                hi.append(0)
+                words.append('')
+                continue
+            prefix, word = c
+            before = sum(counts[w] for w in re.findall(r'\S+', prefix))
+            lo.append(before)
+            hi.append(before + counts[word])
+            words.append(word)
+        lo = torch.tensor(lo, dtype=torch.long)
+        hi = torch.tensor(hi, dtype=torch.long)
+        word_ids = enc['word_ids']
+        chosen = (word_ids >= lo[:, None]) & (word_ids < hi[:, None])
+        out = mask_chosen(self, enc['input_ids'], enc['attention_mask'],
+                          chosen, generator)
+        out['masked_words'] = [w if v else ''
+                               for w, v in zip(words, out['valid'].tolist())]
+        return out
+
+    def _word_counts(self, words: Sequence[str]) -> Dict[str, int]:
+        """Tokenizer words in each whitespace-free string."""
+        vocab = sorted(set(words))
+        if not vocab:
+            return {}
+        wids = self.tokenizer(vocab, return_word_ids=True)['word_ids']
+        # Python max: torch reductions on tiny tensors cost milliseconds.
+        return {w: max(r) + 1 for w, r in zip(vocab, wids.tolist())}
+
     def mask_words(self, texts: Sequence[str], word_index: Sequence[int],
                    generator: Optional[torch.Generator] = None
                    ) -> Dict[str, torch.Tensor]:
@@ -230,13 +346,7 @@ class PhraseMasker:
         enc = self.tokenizer(texts, return_word_ids=True)
         # Tokenizer words per whitespace word ("t-shirt" -> t, -, shirt):
         # a phrase's word ids are the concatenation of its words' word ids.
-        vocab = sorted({w for t in texts for w in t.split()})
-        counts = {}
-        if vocab:
-            wids = self.tokenizer(vocab, return_word_ids=True)['word_ids']
-            # Python max: torch reductions on tiny tensors cost milliseconds.
-            counts = {w: max(r) + 1 for w, r in zip(vocab, wids.tolist())}
-        return enc, counts
+        return enc, self._word_counts([w for t in texts for w in t.split()])
 
     def _mask(self, enc, counts, texts, word_index, generator):
         """Corrupt the sub-tokens of word ``word_index[i]`` of each text."""
