@@ -61,8 +61,8 @@ class PhraseMasker:
 
     ``context`` says what a row holds: ``'phrase'`` (LAIP: the fusion
     encoder sees the image and the masked phrase alone) or ``'caption'``
-    (the whole caption with the same word of the phrase masked, a control
-    that separates where MPM's words come from from what the fusion encoder
+    (the whole caption with the same word of the phrase masked: a control
+    that keeps MPM's choice of words and changes what the fusion encoder
     reads; its rows carry no ``phrase_texts``, so BidirAtt does not read
     them).
 
@@ -269,22 +269,25 @@ class PhraseMasker:
         draws = torch.rand(num, generator=generator,
                            device=device).cpu().tolist()
         enc = self.tokenizer(list(captions), return_word_ids=True)
+        # The words of each located phrase with their offsets in it.
+        spans = [[(m.start(), m.group())
+                  for m in re.finditer(r'\S+', item[0])]
+                 if item is not None and item[1] >= 0 else None
+                 for item in phrases]
+        counts = self._word_counts(
+            [w for row in spans if row for _, w in row])
         # (caption prefix, word) per row: tokenizer words before the masked
         # word and in it, counted on the strings themselves.
         cut = []
-        for caption, item, u in zip(captions, phrases, draws):
-            phrase, start = item if item is not None else ('', -1)
-            if start < 0:
+        for caption, item, row, u in zip(captions, phrases, spans, draws):
+            if row is None:
                 cut.append(None)
                 continue
-            spans = [(m.start(), m.group())
-                     for m in re.finditer(r'\S+', phrase)]
-            counts = self._word_counts([w for _, w in spans])
-            cands = self._candidates([w for _, w in spans],
-                                     [counts[w] for _, w in spans], 1 << 30)
-            offset, word = spans[cands[min(int(u * len(cands)),
-                                           len(cands) - 1)]]
-            cut.append((caption[:start + offset], word))
+            cands = self._candidates([w for _, w in row],
+                                     [counts[w] for _, w in row], 1 << 30)
+            offset, word = row[cands[min(int(u * len(cands)),
+                                         len(cands) - 1)]]
+            cut.append((caption[:item[1] + offset], word))
         counts = self._word_counts(
             [w for c in cut if c for w in re.findall(r'\S+', ' '.join(c))])
         lo, hi, words = [], [], []
