@@ -283,31 +283,27 @@ class PhraseMasker:
             if row is None:
                 cut.append(None)
                 continue
+            # every word counts as visible: truncation of the caption is
+            # what decides, and the row's ``valid`` says it
             cands = self._candidates([w for _, w in row],
-                                     [counts[w] for _, w in row], 1 << 30)
+                                     [counts[w] for _, w in row],
+                                     float('inf'))
             offset, word = row[cands[min(int(u * len(cands)),
                                          len(cands) - 1)]]
             cut.append((caption[:item[1] + offset], word))
         counts = self._word_counts(
             [w for c in cut if c for w in re.findall(r'\S+', ' '.join(c))])
-        lo, hi, words = [], [], []
+        spans, words = [], []
         for c in cut:
             if c is None:
-                lo.append(0)
-                hi.append(0)
+                spans.append((0, 0))
                 words.append('')
                 continue
             prefix, word = c
             before = sum(counts[w] for w in re.findall(r'\S+', prefix))
-            lo.append(before)
-            hi.append(before + counts[word])
+            spans.append((before, before + counts[word]))
             words.append(word)
-        lo = torch.tensor(lo, dtype=torch.long)
-        hi = torch.tensor(hi, dtype=torch.long)
-        word_ids = enc['word_ids']
-        chosen = (word_ids >= lo[:, None]) & (word_ids < hi[:, None])
-        out = mask_chosen(self, enc['input_ids'], enc['attention_mask'],
-                          chosen, generator)
+        out = self._mask_spans(enc, spans, generator)
         out['masked_words'] = [w if v else ''
                                for w, v in zip(words, out['valid'].tolist())]
         return out
@@ -361,9 +357,13 @@ class PhraseMasker:
             words = text.split()
             start = sum(counts[w] for w in words[:j])
             spans.append((start, start + counts[words[j]]))
-        input_ids, word_ids = enc['input_ids'], enc['word_ids']
-        # Sub-tokens whose tokenizer word id lies in the chosen word's span.
+        return self._mask_spans(enc, spans, generator)
+
+    def _mask_spans(self, enc, spans, generator):
+        """Corrupt the sub-tokens whose tokenizer word id lies in
+        ``[lo, hi)`` of each row's span (``(0, 0)``: none)."""
+        word_ids = enc['word_ids']
         lo, hi = torch.tensor(spans, dtype=torch.long).view(-1, 2).unbind(1)
         chosen = (word_ids >= lo[:, None]) & (word_ids < hi[:, None])
-        return mask_chosen(self, input_ids, enc['attention_mask'], chosen,
-                           generator)
+        return mask_chosen(self, enc['input_ids'], enc['attention_mask'],
+                           chosen, generator)
